@@ -1,0 +1,200 @@
+//! Command line and environment → a validated [`Config`].
+//!
+//! [`Args`] is what the user typed (clap, each flag also readable from a `POLLSERVE_*`
+//! variable); [`Args::into_config`] checks it and turns it into the [`Config`] the server runs
+//! with. Every default is a documented constant here.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::server::conn::ConnConfig;
+
+/// Default listen address: loopback, port 8000, like the blog post's Python server.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+/// Default time for a complete request head, in seconds (nginx: `client_header_timeout 60s`;
+/// shorter here because slowloris defence matters more than very slow clients).
+pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
+/// Default longest pause while receiving a body, in seconds.
+pub const DEFAULT_BODY_TIMEOUT: u64 = 30;
+/// Default keep-alive idle time, in seconds.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
+/// Default longest wait for a client to read response bytes, in seconds.
+pub const DEFAULT_WRITE_TIMEOUT: u64 = 30;
+/// Default time a shutdown waits for responses in progress, in seconds.
+pub const DEFAULT_DRAIN_TIMEOUT: u64 = 10;
+/// Default connection limit per process; stays below the usual 20,000 open-file limit with
+/// room for listeners, pollers and the database.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+/// Default largest request body: 1 MiB.
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+/// Default largest request head: 16 KiB (nginx allows 4 × 8 KiB; most heads are under 1 KiB).
+pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16 * 1024;
+/// Time allowed after the last response for the client to close its side.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// pollserve: a small, fast HTTP/1.1 server on a mio event loop per core.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pollserve", version, about)]
+pub struct Args {
+    /// Address to listen on (HOST:PORT; port 0 picks a free port).
+    #[arg(long, env = "POLLSERVE_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// Worker threads, each with its own event loop [default: available cores].
+    #[arg(long, env = "POLLSERVE_THREADS")]
+    pub threads: Option<NonZeroUsize>,
+    /// Seconds allowed for a complete request head (408 after).
+    #[arg(long, env = "POLLSERVE_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Longest pause, in seconds, while a request body arrives (408 after).
+    #[arg(long, env = "POLLSERVE_BODY_TIMEOUT", default_value_t = DEFAULT_BODY_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "POLLSERVE_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Seconds to wait for a client to read response bytes before closing.
+    #[arg(long, env = "POLLSERVE_WRITE_TIMEOUT", default_value_t = DEFAULT_WRITE_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
+    /// Seconds a shutdown waits for responses in progress.
+    #[arg(long, env = "POLLSERVE_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT)]
+    pub drain_timeout: u64,
+    /// Most open connections for the whole process (more are answered 503 and closed).
+    #[arg(long, env = "POLLSERVE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "POLLSERVE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY)]
+    pub max_body: u64,
+    /// Largest request head in bytes (431 beyond).
+    #[arg(long, env = "POLLSERVE_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
+          value_parser = clap::value_parser!(u64).range(256..=1 << 20))]
+    pub max_header_bytes: u64,
+}
+
+/// A problem with the command line that clap's own checks cannot see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `--addr` did not resolve to any socket address.
+    BadAddress(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::BadAddress(addr) => {
+                write!(f, "--addr {addr:?} is not a HOST:PORT address")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated settings a server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Number of worker threads (at least 1).
+    pub threads: usize,
+    /// Open-connection limit for the process.
+    pub max_connections: usize,
+    /// How long a shutdown waits for responses in progress.
+    pub drain_timeout: Duration,
+    /// Per-connection limits and timeouts.
+    pub conn: ConnConfig,
+}
+
+impl Config {
+    /// Defaults, listening on `addr`, with `threads` workers.
+    pub fn new(addr: SocketAddr, threads: usize) -> Config {
+        Config {
+            addr,
+            threads: threads.max(1),
+            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
+            drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
+            conn: ConnConfig::default(),
+        }
+    }
+}
+
+impl Args {
+    /// Validates the arguments.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let addr = self
+            .addr
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| ConfigError::BadAddress(self.addr.clone()))?;
+        let threads = self
+            .threads
+            .or_else(|| std::thread::available_parallelism().ok())
+            .map_or(1, NonZeroUsize::get);
+        Ok(Config {
+            addr,
+            threads,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            drain_timeout: Duration::from_secs(self.drain_timeout),
+            conn: ConnConfig {
+                max_head_bytes: usize::try_from(self.max_header_bytes).unwrap_or(usize::MAX),
+                max_body: self.max_body,
+                header_timeout: Duration::from_secs(self.header_timeout),
+                body_timeout: Duration::from_secs(self.body_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                write_timeout: Duration::from_secs(self.write_timeout),
+                linger_timeout: LINGER_TIMEOUT,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = Args::try_parse_from(["pollserve"])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        assert_eq!(config.addr, "127.0.0.1:8000".parse().unwrap());
+        assert!(config.threads >= 1);
+        assert_eq!(config.conn.max_body, 1024 * 1024);
+        assert_eq!(config.conn.max_head_bytes, 16 * 1024);
+        assert_eq!(config.conn.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.conn.idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let args = [
+            "pollserve",
+            "--addr",
+            "localhost:0",
+            "--threads",
+            "3",
+            "--max-body",
+            "10",
+        ];
+        let config = Args::try_parse_from(args).unwrap().into_config().unwrap();
+        assert_eq!(config.addr.port(), 0);
+        assert_eq!(config.threads, 3);
+        assert_eq!(config.conn.max_body, 10);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(Args::try_parse_from(["pollserve", "--threads", "0"]).is_err());
+        assert!(Args::try_parse_from(["pollserve", "--header-timeout", "0"]).is_err());
+        let bad = Args::try_parse_from(["pollserve", "--addr", "nonsense"]).unwrap();
+        assert!(matches!(bad.into_config(), Err(ConfigError::BadAddress(_))));
+    }
+}

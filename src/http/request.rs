@@ -1,0 +1,578 @@
+//! Request heads: parsing (httparse underneath), the framing rules of RFC 9112 §6, and the
+//! borrowed [`Request`] view handlers see.
+//!
+//! Everything here is a pure function of bytes. [`parse_head`] answers "partial" (wait for more
+//! bytes), a complete [`Head`], or a [`RequestError`] that [`RequestError::status`] maps to its
+//! status code. The same bytes give the same answer however they were split on the wire.
+
+use std::mem::MaybeUninit;
+
+use httparse::Header;
+
+use super::error::RequestError;
+
+/// Most header fields one request may carry; one more is answered with 431. Browsers send ~15;
+/// nginx and hyper cap around 100. 64 keeps the parser's stack array at 2 KiB.
+pub const MAX_HEADERS: usize = 64;
+
+/// Longest request line accepted; a longer one is answered with 414. nginx's default buffer
+/// for a request line is 8 KiB (`large_client_header_buffers`).
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+
+/// Uninitialised storage for one parse's header slots, kept on the caller's stack.
+pub type HeaderSlots<'a> = [MaybeUninit<Header<'a>>; MAX_HEADERS];
+
+/// Fresh header slots for [`parse_head`].
+pub fn header_slots<'a>() -> HeaderSlots<'a> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
+/// Request methods pollserve distinguishes; anything else is [`Method::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD: the GET response without its body.
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// OPTIONS
+    Options,
+    /// CONNECT
+    Connect,
+    /// TRACE
+    Trace,
+    /// A syntactically valid method pollserve does not know (answered with 501).
+    Other,
+}
+
+impl Method {
+    fn from_token(token: &str) -> Method {
+        match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
+            "OPTIONS" => Method::Options,
+            "CONNECT" => Method::Connect,
+            "TRACE" => Method::Trace,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// The protocol version of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: closes after each response unless the client asked for keep-alive.
+    Http10,
+    /// HTTP/1.1: persistent unless `Connection: close`.
+    Http11,
+}
+
+/// How the request body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// No body.
+    #[default]
+    Empty,
+    /// `Content-Length: n` with n > 0.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head: borrowed from the read buffer, plus the framing facts the connection
+/// needs before it can find the body.
+#[derive(Debug)]
+pub struct Head<'a> {
+    /// The method as pollserve knows it.
+    pub method: Method,
+    /// The method token exactly as sent.
+    pub method_token: &'a str,
+    /// The request target exactly as sent (origin-, absolute-, authority- or asterisk-form).
+    pub target: &'a str,
+    /// The path part of the target (`/` for an absolute-form target with no path).
+    pub path: &'a str,
+    /// The raw query after `?`, if any.
+    pub query: Option<&'a str>,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// Header fields in the order received.
+    pub headers: &'a [Header<'a>],
+    /// Length of the head in bytes, through the empty line.
+    pub len: usize,
+    /// How the body is delimited.
+    pub framing: Framing,
+    /// Whether the client wants the connection kept open after this response.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on an HTTP/1.1 request.
+    pub expect_continue: bool,
+}
+
+/// Parses the request head at the start of `buf`, which may hold less than a head (then
+/// `Ok(None)`) or more (pipelined requests and bodies after it).
+///
+/// `max_head_bytes` bounds the head: once `buf` holds that many bytes without a complete head,
+/// the answer is 414 (request line) or 431 (header block).
+pub fn parse_head<'a>(
+    buf: &'a [u8],
+    slots: &'a mut HeaderSlots<'a>,
+    max_head_bytes: usize,
+) -> Result<Option<Head<'a>>, RequestError> {
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return check_partial(buf, max_head_bytes).map(|()| None),
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(e) => return Err(RequestError::Malformed(malformed_message(e))),
+    };
+    let (Some(method_token), Some(target), Some(minor)) =
+        (request.method, request.path, request.version)
+    else {
+        return Err(RequestError::Malformed("incomplete request line"));
+    };
+    if target.len() > MAX_REQUEST_LINE {
+        return Err(RequestError::UriTooLong);
+    }
+    if len > max_head_bytes {
+        return Err(RequestError::HeadersTooLarge);
+    }
+    let version = if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let method = Method::from_token(method_token);
+    let (path, query) = split_target(method, target)?;
+    let headers: &'a [Header<'a>] = request.headers;
+    let facts = HeaderFacts::collect(headers, version)?;
+    Ok(Some(Head {
+        method,
+        method_token,
+        target,
+        path,
+        query,
+        version,
+        headers,
+        len,
+        framing: facts.framing,
+        keep_alive: facts.keep_alive(version),
+        expect_continue: facts.expect_continue,
+    }))
+}
+
+/// A partial head is fine until it reaches the size limits.
+fn check_partial(buf: &[u8], max_head_bytes: usize) -> Result<(), RequestError> {
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    if line_end.unwrap_or(buf.len()) > MAX_REQUEST_LINE {
+        return Err(RequestError::UriTooLong);
+    }
+    if buf.len() >= max_head_bytes {
+        return Err(RequestError::HeadersTooLarge);
+    }
+    Ok(())
+}
+
+/// httparse reports every bad version alike; a well-formed `HTTP/2.0` deserves 505, junk 400.
+fn version_error(buf: &[u8]) -> RequestError {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            RequestError::UnsupportedVersion
+        }
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
+            RequestError::UnsupportedVersion
+        }
+        _ => RequestError::Malformed("invalid HTTP version"),
+    }
+}
+
+fn malformed_message(error: httparse::Error) -> &'static str {
+    match error {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Token => "invalid request line",
+        _ => "malformed request",
+    }
+}
+
+/// Splits a request target into path and query, accepting the four forms of RFC 9112 §3.2.
+fn split_target(method: Method, target: &str) -> Result<(&str, Option<&str>), RequestError> {
+    let path_and_query = if target.starts_with('/') {
+        target
+    } else if let Some(rest) = strip_scheme(target) {
+        // absolute-form: skip the authority; the path starts at the first '/' (or is empty).
+        let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+        match &rest[path_start..] {
+            "" => "/",
+            p if p.starts_with('?') => return Ok(("/", Some(&p[1..]))),
+            p => p,
+        }
+    } else if target == "*" && method == Method::Options {
+        return Ok(("*", None));
+    } else if method == Method::Connect {
+        return Ok((target, None));
+    } else {
+        return Err(RequestError::Malformed("invalid request target"));
+    };
+    Ok(match path_and_query.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (path_and_query, None),
+    })
+}
+
+fn strip_scheme(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_at_checked(target.find("://")?)?;
+    let known = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+    known.then(|| &rest[3..])
+}
+
+/// What the header fields say about framing and persistence, gathered in one pass.
+#[derive(Debug, Default)]
+struct HeaderFacts {
+    framing: Framing,
+    connection_close: bool,
+    connection_keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl HeaderFacts {
+    fn collect(headers: &[Header<'_>], version: Version) -> Result<HeaderFacts, RequestError> {
+        let mut facts = HeaderFacts::default();
+        let mut content_length: Option<u64> = None;
+        let mut codings = Codings::default();
+        let mut hosts = 0;
+        for header in headers {
+            let name = header.name.as_bytes();
+            let value = header.value;
+            if name.eq_ignore_ascii_case(b"content-length") {
+                let n = parse_content_length(value)?;
+                if content_length.is_some_and(|previous| previous != n) {
+                    return Err(RequestError::BadContentLength);
+                }
+                content_length = Some(n);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                codings.add(value)?;
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for token in list_elements(value) {
+                    facts.connection_close |= token.eq_ignore_ascii_case(b"close");
+                    facts.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case(b"host") {
+                hosts += 1;
+                if !is_valid_host(value) {
+                    return Err(RequestError::BadHost);
+                }
+            } else if name.eq_ignore_ascii_case(b"expect") && version == Version::Http11 {
+                // RFC 9110 §10.1.1: a server ignores 100-continue from an HTTP/1.0 client.
+                if !value.eq_ignore_ascii_case(b"100-continue") {
+                    return Err(RequestError::ExpectationFailed);
+                }
+                facts.expect_continue = true;
+            }
+        }
+        if hosts > 1 || (hosts == 0 && version == Version::Http11) {
+            return Err(RequestError::BadHost);
+        }
+        facts.framing = match (codings.seen, content_length) {
+            (true, _) if version == Version::Http10 => {
+                return Err(RequestError::BadTransferEncoding);
+            }
+            (true, Some(_)) => return Err(RequestError::ConflictingFraming),
+            (true, None) => codings.framing()?,
+            (false, Some(0) | None) => Framing::Empty,
+            (false, Some(n)) => Framing::Length(n),
+        };
+        Ok(facts)
+    }
+
+    fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::Http11 => !self.connection_close,
+            Version::Http10 => self.connection_keep_alive && !self.connection_close,
+        }
+    }
+}
+
+/// `Content-Length = 1*DIGIT`, overflow-checked. `u64::from_str` would accept `+5`.
+fn parse_content_length(value: &[u8]) -> Result<u64, RequestError> {
+    if value.is_empty() {
+        return Err(RequestError::BadContentLength);
+    }
+    value.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return Err(RequestError::BadContentLength);
+        }
+        n.checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(RequestError::BadContentLength)
+    })
+}
+
+/// The transfer codings listed across all `Transfer-Encoding` fields.
+#[derive(Debug, Default)]
+struct Codings {
+    seen: bool,
+    chunked_count: u32,
+    last_is_chunked: bool,
+    unknown: bool,
+}
+
+impl Codings {
+    fn add(&mut self, value: &[u8]) -> Result<(), RequestError> {
+        self.seen = true;
+        for coding in list_elements(value) {
+            // Parameters (`;q=…`) are not allowed on chunked and irrelevant to the others.
+            let name = coding.split(|&b| b == b';').next().unwrap_or_default();
+            let is_chunked = name.eq_ignore_ascii_case(b"chunked") && name.len() == coding.len();
+            self.chunked_count += u32::from(is_chunked);
+            self.unknown |= !is_chunked;
+            self.last_is_chunked = is_chunked;
+        }
+        Ok(())
+    }
+
+    /// RFC 9112 §6.3: chunked must be the final coding, and applied once.
+    fn framing(&self) -> Result<Framing, RequestError> {
+        if self.chunked_count > 1 || (self.chunked_count == 1 && !self.last_is_chunked) {
+            return Err(RequestError::BadTransferEncoding);
+        }
+        if self.unknown {
+            // pollserve decodes no content codings: gzip and friends are not implemented.
+            return Err(RequestError::UnsupportedTransferCoding);
+        }
+        if self.chunked_count == 0 {
+            return Err(RequestError::BadTransferEncoding);
+        }
+        Ok(Framing::Chunked)
+    }
+}
+
+/// The non-empty elements of a comma-separated header list, trimmed of whitespace.
+fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|e| !e.is_empty())
+}
+
+/// `Host = uri-host [ ":" port ]`: a reg-name, IPv4 or bracketed IP literal, optional port.
+/// An empty value is allowed by RFC 9112 §3.2 (for targets without an authority).
+fn is_valid_host(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        Some(i) if !value.ends_with(b"]") => (&value[..i], Some(&value[i + 1..])),
+        _ => (value, None),
+    };
+    let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
+    let host_ok = if let Some(literal) = host.strip_prefix(b"[") {
+        literal.strip_suffix(b"]").is_some_and(|ip| {
+            !ip.is_empty()
+                && ip
+                    .iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        })
+    } else {
+        host.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
+    };
+    port_ok && host_ok
+}
+
+/// A request as handlers see it: the head and the body, borrowed from the connection's buffer.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The parsed head.
+    pub head: &'a Head<'a>,
+    /// The body: `Content-Length` bytes, or the decoded chunks. Empty when there is none.
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 16 * 1024;
+
+    fn parse(
+        raw: &[u8],
+    ) -> Result<Option<(Method, String, Option<String>, Framing, bool)>, RequestError> {
+        let mut slots = header_slots();
+        let head = parse_head(raw, &mut slots, LIMIT)?;
+        Ok(head.map(|h| {
+            (
+                h.method,
+                h.path.to_owned(),
+                h.query.map(str::to_owned),
+                h.framing,
+                h.keep_alive,
+            )
+        }))
+    }
+
+    fn status(raw: &[u8]) -> u16 {
+        match parse(raw) {
+            Ok(_) => 200,
+            Err(e) => e.status().code(),
+        }
+    }
+
+    #[test]
+    fn parses_a_minimal_get() {
+        let got = parse(b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got,
+            (
+                Method::Get,
+                "/a/b".into(),
+                Some("x=1".into()),
+                Framing::Empty,
+                true
+            )
+        );
+    }
+
+    #[test]
+    fn partial_heads_wait_for_more() {
+        let full = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n";
+        for cut in 0..full.len() {
+            assert!(parse(&full[..cut]).unwrap().is_none(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn absolute_and_asterisk_forms() {
+        let abs = parse(b"GET http://example.com/x?y HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!((abs.1.as_str(), abs.2.as_deref()), ("/x", Some("y")));
+        let bare = parse(b"GET HTTP://example.com HTTP/1.1\r\nHost: e\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(bare.1, "/");
+        let star = parse(b"OPTIONS * HTTP/1.1\r\nHost: e\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(star.1, "*");
+        assert_eq!(status(b"GET * HTTP/1.1\r\nHost: e\r\n\r\n"), 400);
+        assert_eq!(status(b"GET foo HTTP/1.1\r\nHost: e\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn persistence_follows_version_and_connection() {
+        let keep = |raw: &[u8]| parse(raw).unwrap().unwrap().4;
+        assert!(keep(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert!(!keep(
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!keep(
+            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, Close\r\n\r\n"
+        ));
+        assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+    }
+
+    #[test]
+    fn framing_rules() {
+        let framing = |raw: &[u8]| parse(raw).unwrap().unwrap().3;
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"),
+            Framing::Empty
+        );
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n"),
+            Framing::Length(12)
+        );
+        assert_eq!(
+            framing(
+                b"POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\nContent-Length: 5\r\n\r\n"
+            ),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Framing::Chunked
+        );
+    }
+
+    #[test]
+    fn errors_map_to_their_status() {
+        let cases: &[(&[u8], u16)] = &[
+            (b"GET / HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 5\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+            (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+            (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n", 417),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(status(raw), *expected, "{:?}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn size_limits() {
+        let long_line = format!(
+            "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
+            "a".repeat(MAX_REQUEST_LINE)
+        );
+        assert_eq!(status(long_line.as_bytes()), 414);
+        assert_eq!(status(&long_line.as_bytes()[..MAX_REQUEST_LINE + 10]), 414);
+        let big_headers = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "a".repeat(LIMIT)
+        );
+        assert_eq!(status(big_headers.as_bytes()), 431);
+        assert_eq!(status(&big_headers.as_bytes()[..LIMIT + 1]), 431);
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert_eq!(
+            status(format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()),
+            431
+        );
+    }
+}

@@ -1,0 +1,24 @@
+//! # pollserve
+//!
+//! A small, fast HTTP/1.1 server you can read in one sitting: one non-blocking `mio` event loop
+//! per core, a state machine per connection, keep-alive and pipelining, precomputed responses
+//! for the hot endpoints.
+//!
+//! # Layout
+//!
+//! - [`config`]: command line + environment → validated [`config::Config`].
+//! - [`server`]: listeners, the per-thread worker loop, the connection state machine.
+//! - [`http`]: HTTP/1.x as pure functions on bytes: parse, frame, decode, encode, `Date`.
+//! - [`app`]: the endpoints, and the [`app::Responder`] they answer through.
+//!
+//! A request's path: `server::worker` accepts → `server::conn` reads into its buffer →
+//! `http::request` parses the head → `app` picks the endpoint → `http::response` encodes into
+//! the connection's output buffer → `server::conn` writes every queued response in one call.
+
+#![deny(missing_docs, rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod server;

@@ -1,0 +1,63 @@
+//! `pollserve`: parse the configuration, start the server, wait for a signal, drain, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use pollserve::app::App;
+use pollserve::config::Args;
+use pollserve::server::Server;
+
+fn main() -> ExitCode {
+    let config = match Args::parse().into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("pollserve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let threads = config.threads;
+    let server = match Server::bind(config, App::new()) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("pollserve: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("pollserve: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = server.local_addr();
+    let running = match server.start() {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("pollserve: cannot start workers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("pollserve listening on http://{addr} ({threads} threads)");
+    let shutdown = running.shutdown_handle();
+    std::thread::spawn(move || {
+        let mut received = signals.forever();
+        if received.next().is_some() {
+            shutdown.shutdown();
+        }
+        // A second signal while draining means "now".
+        if received.next().is_some() {
+            std::process::exit(130);
+        }
+    });
+    match running.join() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pollserve: worker failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! One client connection: the state machine that turns received bytes into responses.
+//!
+//! A [`Conn`] owns its stream, a read buffer reused across requests and an output buffer that
+//! collects every response of a batch so they go out in one `write`. The worker calls
+//! [`Conn::on_ready`] whenever the socket may be readable or writable, and
+//! [`Conn::on_timeout`] when its deadline passes; everything else happens in here.
+//!
+//! The connection is generic over [`Stream`], so unit tests and benchmarks drive it with
+//! in-memory bytes ([`MemoryStream`](super::memory::MemoryStream)) and no socket.
+//!
+//! One request's path: `fill` reads until `WouldBlock` → `process` parses every complete head
+//! in the buffer (`read_head`), waits for bodies (`read_body`), and hands each request to the
+//! [`App`] with a [`Responder`] that appends to `output` → `flush` writes `output` in one call.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::app::{App, Responder};
+use crate::http::chunked::{ChunkedDecoder, Progress};
+use crate::http::date::CachedDate;
+use crate::http::error::RequestError;
+use crate::http::request::{self, Framing, Head, Request, Version};
+use crate::http::response::{self, Persistence};
+
+/// Initial size of a connection's read buffer: room for a browser's request head, or for ~40
+/// pipelined `wrk` requests. It grows (up to the head and body limits) only when one request
+/// needs more.
+pub const INITIAL_READ_BUFFER: usize = 4 * 1024;
+
+/// Once this many response bytes wait unsent, the connection stops parsing requests until the
+/// client reads (back-pressure: pipelining cannot grow memory without bound).
+pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+
+/// Parsing resumes when pending output falls below this.
+pub const OUTPUT_LOW_WATER: usize = 16 * 1024;
+
+/// Room beyond the body limit for chunk-size lines and trailers while a chunked body is in the
+/// read buffer (the decoder reclaims framing bytes before the buffer grows).
+const CHUNK_FRAMING_SLACK: usize = 32 * 1024;
+
+/// A byte stream the connection can read, write and half-close.
+pub trait Stream: Read + Write {
+    /// Shuts down the write side (sends FIN), keeping the read side open.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Stream for mio::net::TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// Limits and timeouts every connection of a server shares.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    /// Largest request head, in bytes (431 beyond it).
+    pub max_head_bytes: usize,
+    /// Largest request body, in bytes (413 beyond it).
+    pub max_body: u64,
+    /// Time allowed for a whole request head once its first byte arrived (408 after it).
+    pub header_timeout: Duration,
+    /// Longest pause between two reads of a request body (408 after it).
+    pub body_timeout: Duration,
+    /// Time an idle keep-alive connection stays open.
+    pub idle_timeout: Duration,
+    /// Longest wait for the client to accept more response bytes.
+    pub write_timeout: Duration,
+    /// Time allowed, after the last response, for the client to close its side.
+    pub linger_timeout: Duration,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            max_head_bytes: 16 * 1024,
+            max_body: 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a connection borrows from its worker for one call.
+pub struct Ctx<'a> {
+    /// The endpoints.
+    pub app: &'a App,
+    /// Limits and timeouts.
+    pub config: &'a ConnConfig,
+    /// The worker's cached `Date` value.
+    pub date: &'a CachedDate,
+    /// The worker loop's notion of now (read once per wakeup).
+    pub now: Instant,
+    /// The server is shutting down: every response is the last on its connection.
+    pub draining: bool,
+    /// Reusable space for serializing response bodies.
+    pub scratch: &'a mut Vec<u8>,
+}
+
+/// A request whose head has arrived but whose body has not (yet) completely.
+#[derive(Debug, Clone)]
+pub struct PendingBody {
+    /// Length of the head; the body starts right after it.
+    head_len: usize,
+    /// How to find the body's end.
+    kind: BodyKind,
+    /// The client sent `Expect: 100-continue`.
+    expect_continue: bool,
+    /// `100 Continue` already went out.
+    continue_sent: bool,
+}
+
+#[derive(Debug, Clone)]
+enum BodyKind {
+    Length(usize),
+    Chunked(ChunkedDecoder),
+}
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub enum State {
+    /// Waiting for a request head; the read buffer may hold part of one.
+    ReadingHead,
+    /// A head is parsed; waiting for the rest of its body.
+    ReadingBody(PendingBody),
+    /// Unsent output is over the high-water mark: requests wait in the read buffer until the
+    /// client reads.
+    Writing,
+    /// The last response is queued; once it is written the write side shuts down.
+    Closing,
+    /// Write side shut down; input is discarded until the client closes, so unread request
+    /// bytes do not turn our close into a reset that destroys the response in flight.
+    Lingering,
+    /// Finished; the worker drops the connection.
+    Closed,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::ReadingHead => "reading-head",
+            State::ReadingBody(_) => "reading-body",
+            State::Writing => "writing",
+            State::Closing => "closing",
+            State::Lingering => "lingering",
+            State::Closed => "closed",
+        })
+    }
+}
+
+/// What happened, as far as the state machine cares.
+#[derive(Debug)]
+enum Event {
+    /// A head arrived whose body is not complete yet.
+    HeadNeedsBody(PendingBody),
+    /// A response was queued.
+    Responded { keep_alive: bool },
+    /// The request was rejected; its error response is queued.
+    Rejected,
+    /// Unsent output crossed the high-water mark.
+    OutputBackedUp,
+    /// Unsent output fell below the low-water mark.
+    OutputDrained,
+    /// The last response is written and the write side is shut down.
+    WriteSideShut,
+    /// The peer is gone, an I/O error occurred, or a timeout expired: nothing more to do.
+    Gone,
+}
+
+/// Which deadline applies to a connection right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Keep-alive connection with nothing in flight.
+    Idle,
+    /// Part of a head has arrived.
+    Header,
+    /// A body is arriving.
+    Body,
+    /// Output is waiting for the client to read.
+    Write,
+    /// Waiting for the client's FIN after ours.
+    Linger,
+}
+
+/// How a `fill` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fill {
+    /// The socket has nothing more for now.
+    Drained,
+    /// The read buffer is at its limit; more may be waiting in the socket.
+    Full,
+    /// The peer closed its write side, or the connection failed.
+    Ended,
+}
+
+/// A client connection over any [`Stream`].
+pub struct Conn<S> {
+    stream: S,
+    state: State,
+    /// Received bytes; `input[start..end]` is not yet consumed. Always fully initialised, so
+    /// its length is the buffer's capacity.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Queued response bytes; `output[written..]` is not yet sent.
+    output: Vec<u8>,
+    written: usize,
+    /// The peer shut down its write side (read returned 0).
+    peer_eof: bool,
+    /// The current deadline and what it guards.
+    timer: Option<(TimerKind, Instant)>,
+    /// Progress since the last deadline update, which restarts inactivity timers.
+    served_since_timer: bool,
+    moved_bytes_since_timer: bool,
+}
+
+impl<S: Stream> Conn<S> {
+    /// A new connection in [`State::ReadingHead`], with its idle deadline starting at `now`.
+    pub fn new(stream: S, config: &ConnConfig, now: Instant) -> Self {
+        Conn {
+            stream,
+            state: State::ReadingHead,
+            input: vec![0; INITIAL_READ_BUFFER],
+            start: 0,
+            end: 0,
+            output: Vec::with_capacity(INITIAL_READ_BUFFER),
+            written: 0,
+            peer_eof: false,
+            timer: Some((TimerKind::Idle, now + config.idle_timeout)),
+            served_since_timer: false,
+            moved_bytes_since_timer: false,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The stream, e.g. for (de)registering it with the poller.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Whether the worker should drop this connection.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Whether response bytes are waiting for the socket to become writable.
+    pub fn has_pending_output(&self) -> bool {
+        self.written < self.output.len()
+    }
+
+    /// When [`Conn::on_timeout`] should be called, if ever.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.timer.map(|(_, at)| at)
+    }
+
+    /// Whether the connection is between requests with nothing in flight.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::ReadingHead)
+            && self.start == self.end
+            && !self.has_pending_output()
+    }
+
+    /// The socket may be readable or writable: move bytes and requests as far as they go.
+    pub fn on_ready(&mut self, ctx: &mut Ctx<'_>) {
+        if self.is_closed() {
+            return;
+        }
+        loop {
+            self.flush();
+            if matches!(self.state, State::Writing) && self.pending_output() < OUTPUT_LOW_WATER {
+                self.transition(Event::OutputDrained);
+            }
+            let fill = if self.wants_input() {
+                self.fill(ctx.config)
+            } else {
+                Fill::Drained
+            };
+            let served = self.process(ctx);
+            self.flush();
+            // A full buffer may hide more bytes in the socket: after making room, read again,
+            // since edge-triggered readiness will not report them a second time.
+            if !(fill == Fill::Full && served > 0 && self.wants_input()) {
+                break;
+            }
+        }
+        self.finish_if_done();
+        self.update_timer(ctx.config, ctx.now);
+    }
+
+    /// The deadline passed: answer 408, or close.
+    pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        match self.timer {
+            Some((_, at)) if at > ctx.now => return,
+            None => return,
+            _ => {}
+        }
+        match self.timer_kind() {
+            Some(TimerKind::Header | TimerKind::Body) => {
+                self.reject(RequestError::Timeout, ctx.date);
+                self.flush();
+                self.finish_if_done();
+            }
+            _ => self.transition(Event::Gone),
+        }
+        self.timer = None;
+        self.update_timer(ctx.config, ctx.now);
+    }
+
+    /// The server is shutting down: close now if idle; otherwise the next response closes.
+    pub fn on_drain(&mut self) {
+        if self.is_idle() {
+            self.transition(Event::Gone);
+        }
+    }
+
+    fn pending_output(&self) -> usize {
+        self.output.len() - self.written
+    }
+
+    /// Whether reading more input is useful in the current state.
+    fn wants_input(&self) -> bool {
+        !self.peer_eof
+            && matches!(
+                self.state,
+                State::ReadingHead | State::ReadingBody(_) | State::Lingering
+            )
+    }
+
+    /// Reads until the socket would block, the peer closes, or the buffer is at its limit.
+    fn fill(&mut self, config: &ConnConfig) -> Fill {
+        loop {
+            if matches!(self.state, State::Lingering) {
+                // Nothing more will be answered: read only to find the client's FIN.
+                self.start = 0;
+                self.end = 0;
+            }
+            if self.end == self.input.len() && !self.make_room(config) {
+                return Fill::Full;
+            }
+            match self.stream.read(&mut self.input[self.end..]) {
+                Ok(0) => {
+                    self.peer_eof = true;
+                    return Fill::Ended;
+                }
+                Ok(n) => {
+                    self.end += n;
+                    self.moved_bytes_since_timer = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Fill::Drained,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.transition(Event::Gone);
+                    return Fill::Ended;
+                }
+            }
+        }
+    }
+
+    /// Frees space at the end of the read buffer: first by moving unconsumed bytes to the
+    /// front, then by growing up to what the current request may need. False when full.
+    fn make_room(&mut self, config: &ConnConfig) -> bool {
+        if self.start > 0 {
+            self.input.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            return true;
+        }
+        if let State::ReadingBody(PendingBody {
+            head_len,
+            kind: BodyKind::Chunked(decoder),
+            ..
+        }) = &mut self.state
+        {
+            let body_start = self.start + *head_len;
+            let (from, to) = decoder.reclaim();
+            if from > to {
+                self.input
+                    .copy_within(body_start + from..self.end, body_start + to);
+                self.end -= from - to;
+                return true;
+            }
+        }
+        let limit = match &self.state {
+            State::ReadingBody(PendingBody {
+                head_len,
+                kind: BodyKind::Length(n),
+                ..
+            }) => head_len + n,
+            State::ReadingBody(PendingBody { head_len, .. }) => {
+                head_len
+                    + usize::try_from(config.max_body).unwrap_or(usize::MAX)
+                    + CHUNK_FRAMING_SLACK
+            }
+            _ => config.max_head_bytes,
+        };
+        if self.input.len() >= limit {
+            return false;
+        }
+        let grown = (self.input.len() * 2).clamp(INITIAL_READ_BUFFER, limit);
+        self.input.resize(grown, 0);
+        true
+    }
+
+    /// Answers every complete request in the read buffer, in order. Returns how many.
+    fn process(&mut self, ctx: &mut Ctx<'_>) -> usize {
+        let mut served = 0;
+        loop {
+            let done = match self.state {
+                State::ReadingHead if self.pending_output() >= OUTPUT_HIGH_WATER => {
+                    self.transition(Event::OutputBackedUp);
+                    false
+                }
+                State::ReadingHead if self.start < self.end => self.read_head(ctx),
+                State::ReadingBody(_) => self.read_body(ctx),
+                _ => false,
+            };
+            if !done {
+                break;
+            }
+            served += 1;
+        }
+        self.served_since_timer |= served > 0;
+        if self.start == self.end {
+            // Nothing buffered: rewind so the next read starts at the front.
+            self.start = 0;
+            self.end = 0;
+        }
+        served
+    }
+
+    /// Parses the head at the front of the buffer and, when its body is already here, answers
+    /// it. True when the request was answered (or rejected).
+    fn read_head(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let mut slots = request::header_slots();
+        let buf = &self.input[self.start..self.end];
+        let head = match request::parse_head(buf, &mut slots, ctx.config.max_head_bytes) {
+            Ok(Some(head)) => head,
+            Ok(None) => return false,
+            Err(error) => {
+                self.reject(error, ctx.date);
+                return true;
+            }
+        };
+        let body_len = match head.framing {
+            Framing::Empty => 0,
+            Framing::Length(n) if n > ctx.config.max_body => {
+                self.reject(RequestError::BodyTooLarge, ctx.date);
+                return true;
+            }
+            Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            Framing::Chunked => {
+                let pending = PendingBody {
+                    head_len: head.len,
+                    kind: BodyKind::Chunked(ChunkedDecoder::new(ctx.config.max_body)),
+                    expect_continue: head.expect_continue,
+                    continue_sent: false,
+                };
+                self.transition(Event::HeadNeedsBody(pending));
+                return self.read_body(ctx);
+            }
+        };
+        let total = head.len + body_len;
+        if buf.len() < total {
+            let pending = PendingBody {
+                head_len: head.len,
+                kind: BodyKind::Length(body_len),
+                expect_continue: head.expect_continue,
+                continue_sent: false,
+            };
+            self.transition(Event::HeadNeedsBody(pending));
+            return self.read_body(ctx);
+        }
+        let keep_alive = respond(&head, &buf[head.len..total], &mut self.output, ctx);
+        self.start += total;
+        self.transition(Event::Responded { keep_alive });
+        true
+    }
+
+    /// Advances the pending body; when complete, answers the request. True when answered.
+    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let State::ReadingBody(pending) = &mut self.state else {
+            return false;
+        };
+        let body_start = self.start + pending.head_len;
+        let received = &mut self.input[body_start..self.end];
+        let complete = match &mut pending.kind {
+            BodyKind::Length(n) => (received.len() >= *n).then_some((*n, *n)),
+            BodyKind::Chunked(decoder) => match decoder.decode(received) {
+                Ok(Progress::Done { consumed, body_len }) => Some((body_len, consumed)),
+                Ok(Progress::NeedMore) => None,
+                Err(error) => {
+                    self.reject(RequestError::BadChunk(error), ctx.date);
+                    return true;
+                }
+            },
+        };
+        let Some((body_len, consumed)) = complete else {
+            if pending.expect_continue && !pending.continue_sent {
+                pending.continue_sent = true;
+                self.output.extend_from_slice(response::CONTINUE);
+            }
+            return false;
+        };
+        // The head was parsed once already; parse it again to borrow it, now that the body
+        // (decoded in place behind it) is complete. A head is ~100 ns of parsing.
+        let mut slots = request::header_slots();
+        let buf = &self.input[self.start..self.end];
+        let Ok(Some(head)) = request::parse_head(buf, &mut slots, ctx.config.max_head_bytes) else {
+            self.reject(RequestError::Malformed("request head changed"), ctx.date);
+            return true;
+        };
+        let body = &buf[head.len..head.len + body_len];
+        let keep_alive = respond(&head, body, &mut self.output, ctx);
+        self.start = body_start + consumed;
+        self.transition(Event::Responded { keep_alive });
+        true
+    }
+
+    /// Queues the error response for a bad request; it is the connection's last.
+    fn reject(&mut self, error: RequestError, date: &CachedDate) {
+        let status = error.status();
+        response::write_error(
+            &mut self.output,
+            date,
+            Persistence::Close,
+            status,
+            error.message(),
+            &[],
+            false,
+        );
+        self.transition(Event::Rejected);
+    }
+
+    /// Writes queued output until done or the socket would block.
+    fn flush(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        while self.written < self.output.len() {
+            match self.stream.write(&self.output[self.written..]) {
+                Ok(0) => return self.transition(Event::Gone),
+                Ok(n) => {
+                    self.written += n;
+                    self.moved_bytes_since_timer = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.transition(Event::Gone),
+            }
+        }
+        self.output.clear();
+        self.written = 0;
+        if matches!(self.state, State::Closing) {
+            match self.stream.shutdown_write() {
+                Ok(()) => self.transition(Event::WriteSideShut),
+                Err(_) => self.transition(Event::Gone),
+            }
+        }
+    }
+
+    /// Closes once the peer has gone and nothing is left to send or linger for.
+    fn finish_if_done(&mut self) {
+        let settled = match self.state {
+            State::Lingering => self.peer_eof,
+            State::ReadingHead | State::ReadingBody(_) | State::Writing => {
+                // The client half-closed: answer what it sent completely, then close.
+                self.peer_eof && !self.has_pending_output() && !matches!(self.state, State::Writing)
+            }
+            State::Closing | State::Closed => false,
+        };
+        if settled {
+            self.transition(Event::Gone);
+        }
+    }
+
+    /// The single place the state changes. Each arm states the rule it encodes.
+    fn transition(&mut self, event: Event) {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        self.state = match (state, event) {
+            // Anything can end: a reset, an I/O error, a timeout, the peer's FIN.
+            (_, Event::Gone) => State::Closed,
+            // A head whose body has not fully arrived waits for it.
+            (State::ReadingHead, Event::HeadNeedsBody(body)) => State::ReadingBody(body),
+            // A response is queued; a persistent connection reads the next head ...
+            (State::ReadingHead | State::ReadingBody(_), Event::Responded { keep_alive: true }) => {
+                State::ReadingHead
+            }
+            // ... and any other has just queued its last response.
+            (
+                State::ReadingHead | State::ReadingBody(_),
+                Event::Responded { keep_alive: false },
+            ) => State::Closing,
+            // Bad input (or a request timeout): the error response is the last one.
+            (State::ReadingHead | State::ReadingBody(_), Event::Rejected) => State::Closing,
+            // The client is not reading its responses: stop taking requests until it does.
+            (State::ReadingHead, Event::OutputBackedUp) => State::Writing,
+            (State::Writing, Event::OutputDrained) => State::ReadingHead,
+            // Everything is sent and FIN is out: wait for the client's FIN.
+            (State::Closing, Event::WriteSideShut) => State::Lingering,
+            // No other event can happen in these states; stay put.
+            (state, event) => {
+                debug_assert!(false, "unexpected {event:?} in state {state}");
+                state
+            }
+        };
+    }
+
+    /// The deadline that applies in the current state.
+    fn timer_kind(&self) -> Option<TimerKind> {
+        Some(match self.state {
+            State::Closed => return None,
+            State::Lingering => TimerKind::Linger,
+            _ if self.has_pending_output() => TimerKind::Write,
+            State::ReadingBody(_) => TimerKind::Body,
+            State::ReadingHead if self.start < self.end => TimerKind::Header,
+            State::ReadingHead => TimerKind::Idle,
+            State::Writing | State::Closing => TimerKind::Write,
+        })
+    }
+
+    /// Restarts the deadline when its kind changed or the connection made progress that the
+    /// kind counts: a finished request for idle and header timers (the header timer bounds a
+    /// whole head, so trickled bytes do not extend it), any bytes moved for body and write.
+    fn update_timer(&mut self, config: &ConnConfig, now: Instant) {
+        let Some(kind) = self.timer_kind() else {
+            self.timer = None;
+            return;
+        };
+        let progressed = match kind {
+            TimerKind::Idle | TimerKind::Header => self.served_since_timer,
+            TimerKind::Body | TimerKind::Write => self.moved_bytes_since_timer,
+            TimerKind::Linger => false,
+        };
+        if progressed || self.timer.is_none_or(|(current, _)| current != kind) {
+            let duration = match kind {
+                TimerKind::Idle => config.idle_timeout,
+                TimerKind::Header => config.header_timeout,
+                TimerKind::Body => config.body_timeout,
+                TimerKind::Write => config.write_timeout,
+                TimerKind::Linger => config.linger_timeout,
+            };
+            self.timer = Some((kind, now + duration));
+        }
+        self.served_since_timer = false;
+        self.moved_bytes_since_timer = false;
+    }
+}
+
+/// Hands one complete request to the app; returns whether the connection stays open.
+fn respond(head: &Head<'_>, body: &[u8], output: &mut Vec<u8>, ctx: &mut Ctx<'_>) -> bool {
+    let keep_alive = head.keep_alive && !ctx.draining;
+    let persistence = match (keep_alive, head.version) {
+        (false, _) => Persistence::Close,
+        (true, Version::Http10) => Persistence::KeepAliveHttp10,
+        (true, Version::Http11) => Persistence::KeepAlive,
+    };
+    let head_only = head.method == request::Method::Head;
+    let request = Request { head, body };
+    let responder = Responder::new(output, ctx.date, persistence, head_only, ctx.scratch);
+    ctx.app.respond(&request, responder);
+    keep_alive
+}

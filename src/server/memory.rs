@@ -1,0 +1,96 @@
+//! An in-memory [`Stream`] for driving a [`Conn`](super::conn::Conn) without a socket, in unit
+//! tests, property tests and benchmarks.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+use super::conn::Stream;
+
+/// A scripted peer: reads return the queued chunks one at a time (like packets), then
+/// `WouldBlock`, or end-of-stream once [`MemoryStream::close_write`] was called. Writes are
+/// collected, up to an optional budget that simulates a client that stops reading.
+#[derive(Debug, Default)]
+pub struct MemoryStream {
+    incoming: VecDeque<Vec<u8>>,
+    peer_closed: bool,
+    /// Everything the connection wrote.
+    pub written: Vec<u8>,
+    /// Bytes the peer will still accept; `None` is unlimited.
+    pub write_budget: Option<usize>,
+    /// Number of `write` calls that moved bytes.
+    pub write_calls: usize,
+    /// The connection shut down its write side.
+    pub shut_down: bool,
+}
+
+impl MemoryStream {
+    /// A peer with nothing sent yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues bytes as one arriving chunk.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.incoming.push_back(bytes.to_vec());
+    }
+
+    /// The peer half-closes: once the queue is empty, reads return 0.
+    pub fn close_write(&mut self) {
+        self.peer_closed = true;
+    }
+
+    /// Takes what the connection wrote so far.
+    pub fn take_written(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.written)
+    }
+}
+
+impl Read for MemoryStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(chunk) = self.incoming.front_mut() else {
+            return if self.peer_closed {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        chunk.drain(..n);
+        if chunk.is_empty() {
+            self.incoming.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+impl Write for MemoryStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.shut_down {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = self
+            .write_budget
+            .map_or(buf.len(), |budget| budget.min(buf.len()));
+        if n == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if let Some(budget) = &mut self.write_budget {
+            *budget -= n;
+        }
+        self.written.extend_from_slice(&buf[..n]);
+        self.write_calls += 1;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for MemoryStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shut_down = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The server: binds one listener per worker, runs each worker's loop on its own thread, and
+//! drains them on shutdown.
+//!
+//! - [`listener`]: `SO_REUSEPORT` listening sockets (socket2).
+//! - [`worker`]: one `mio` event loop per thread.
+//! - [`conn`]: the per-connection state machine.
+//! - [`timers`]: each worker's deadlines.
+//! - [`memory`]: an in-memory stream for driving a connection without a socket.
+
+pub mod conn;
+pub mod listener;
+pub mod memory;
+pub mod timers;
+pub mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::Waker;
+use mio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::Config;
+use worker::{Shared, Worker};
+
+/// A bound, not yet running server.
+pub struct Server {
+    listeners: Vec<TcpListener>,
+    local_addr: SocketAddr,
+    config: Config,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// Binds one listener per worker thread on the configured address.
+    pub fn bind(config: Config, app: App) -> io::Result<Server> {
+        let listeners = listener::bind_all(config.addr, config.threads)?;
+        let local_addr = listeners[0].local_addr()?;
+        Ok(Server {
+            listeners,
+            local_addr,
+            config,
+            app: Arc::new(app),
+        })
+    }
+
+    /// The address actually bound (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts the worker threads.
+    pub fn start(self) -> io::Result<Running> {
+        let shared = Arc::new(Shared::new(self.config.max_connections));
+        let conn_config = Arc::new(self.config.conn.clone());
+        let mut wakers = Vec::new();
+        let mut threads = Vec::new();
+        for (index, listener) in self.listeners.into_iter().enumerate() {
+            let (worker, waker) = Worker::new(
+                listener,
+                Arc::clone(&self.app),
+                Arc::clone(&conn_config),
+                Arc::clone(&shared),
+                self.config.drain_timeout,
+            )?;
+            wakers.push(waker);
+            let thread = std::thread::Builder::new()
+                .name(format!("pollserve-worker-{index}"))
+                .spawn(|| worker.run())?;
+            threads.push(thread);
+        }
+        let handle = ShutdownHandle {
+            shared,
+            wakers: Arc::new(wakers),
+        };
+        Ok(Running {
+            local_addr: self.local_addr,
+            handle,
+            threads,
+        })
+    }
+}
+
+/// A running server.
+pub struct Running {
+    local_addr: SocketAddr,
+    handle: ShutdownHandle,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can start the graceful shutdown from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.handle.clone()
+    }
+
+    /// Waits for every worker to finish; the first worker error, if any.
+    pub fn join(self) -> io::Result<()> {
+        let mut result = Ok(());
+        for thread in self.threads {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("worker thread panicked")));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}
+
+/// Starts a graceful shutdown: workers stop accepting, finish responses in progress, close
+/// idle connections, and exit once drained or after the drain timeout.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+    wakers: Arc<Vec<Arc<Waker>>>,
+}
+
+impl ShutdownHandle {
+    /// Begins the shutdown (idempotent).
+    pub fn shutdown(&self) {
+        self.shared.begin_shutdown();
+        for waker in self.wakers.iter() {
+            // A failed wake means the worker's poll is gone, i.e. the worker already ended.
+            let _ = waker.wake();
+        }
+    }
+}

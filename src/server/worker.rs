@@ -1,0 +1,354 @@
+//! One worker thread: its own `mio::Poll`, its own listener, its connections and deadlines.
+//!
+//! The loop: wait for readiness (or the next deadline) → refresh the cached `Date` → accept
+//! until `WouldBlock` → let each ready connection move its bytes → fire due deadlines. Workers
+//! share nothing on the request path; the only shared state is the shutdown flag and the
+//! process-wide connection count, touched on accept and close.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::conn::{Conn, ConnConfig, Ctx};
+use super::timers::Timers;
+use crate::app::App;
+use crate::http::date::CachedDate;
+use crate::http::response::{self, Persistence};
+use crate::http::status::StatusCode;
+
+/// The worker's listener.
+const LISTENER: Token = Token(0);
+/// Wakes the worker from another thread (shutdown).
+const WAKER: Token = Token(1);
+/// Connection tokens are slab keys offset past the fixed tokens.
+const FIRST_CONN: usize = 2;
+
+/// Readiness events taken per `poll` call.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// How long to stop accepting after the process ran out of file descriptors. Edge-triggered
+/// readiness will not report the waiting connections again, so a timer retries.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// State shared by all workers of one server: touched on accept, close and shutdown only.
+#[derive(Debug)]
+pub struct Shared {
+    shutting_down: AtomicBool,
+    connections: AtomicUsize,
+    max_connections: usize,
+}
+
+impl Shared {
+    /// Shared state for a server allowing `max_connections` open connections.
+    pub fn new(max_connections: usize) -> Self {
+        Shared {
+            shutting_down: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
+            max_connections,
+        }
+    }
+
+    /// Asks every worker to drain and stop (they must also be woken).
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Takes a connection slot if the limit allows.
+    fn try_acquire(&self) -> bool {
+        self.connections
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < self.max_connections).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(&self) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A connection and the worker's bookkeeping for it.
+struct Entry {
+    conn: Conn<TcpStream>,
+    /// Registered for WRITABLE as well as READABLE (only while output is pending).
+    writable: bool,
+    /// The deadline of this connection's live timer entry.
+    armed: Option<Instant>,
+}
+
+/// What connections borrow from the worker while they run.
+struct Env {
+    app: Arc<App>,
+    config: Arc<ConnConfig>,
+    date: CachedDate,
+    scratch: Vec<u8>,
+    draining: bool,
+}
+
+impl Env {
+    fn ctx(&mut self, now: Instant) -> Ctx<'_> {
+        Ctx {
+            app: &self.app,
+            config: &self.config,
+            date: &self.date,
+            now,
+            draining: self.draining,
+            scratch: &mut self.scratch,
+        }
+    }
+}
+
+/// One event loop thread's state.
+pub struct Worker {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Entry>,
+    timers: Timers,
+    env: Env,
+    shared: Arc<Shared>,
+    drain_timeout: Duration,
+    /// Set while accepting is paused after descriptor exhaustion.
+    accept_retry_at: Option<Instant>,
+}
+
+impl Worker {
+    /// Creates a worker around `listener`, returning it and the waker that interrupts its poll.
+    pub fn new(
+        mut listener: TcpListener,
+        app: Arc<App>,
+        config: Arc<ConnConfig>,
+        shared: Arc<Shared>,
+        drain_timeout: Duration,
+    ) -> io::Result<(Worker, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let env = Env {
+            app,
+            config,
+            date: CachedDate::new(),
+            scratch: Vec::with_capacity(256),
+            draining: false,
+        };
+        let worker = Worker {
+            poll,
+            listener: Some(listener),
+            conns: Slab::with_capacity(256),
+            timers: Timers::new(),
+            env,
+            shared,
+            drain_timeout,
+            accept_retry_at: None,
+        };
+        Ok((worker, waker))
+    }
+
+    /// Runs the loop until shutdown has drained every connection (or the drain time ran out).
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let timeout = self.poll_timeout(Instant::now(), drain_deadline);
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            self.env.date.refresh(SystemTime::now());
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {}
+                    Token(token) => self.on_ready(token - FIRST_CONN, now),
+                }
+            }
+            self.fire_timers(now);
+            if self.accept_retry_at.is_some_and(|at| at <= now) {
+                self.accept_retry_at = None;
+                self.accept(now);
+            }
+            if self.shared.is_shutting_down() && drain_deadline.is_none() {
+                drain_deadline = Some(now + self.drain_timeout);
+                self.begin_drain();
+            }
+            if drain_deadline.is_some_and(|at| self.conns.is_empty() || at <= now) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant, drain_deadline: Option<Instant>) -> Option<Duration> {
+        [
+            self.timers.next_in(now),
+            self.accept_retry_at
+                .map(|at| at.saturating_duration_since(now)),
+            drain_deadline.map(|at| at.saturating_duration_since(now)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Accepts until the listener would block.
+    fn accept(&mut self, now: Instant) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, _peer)) => self.add_connection(stream, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => {}
+                Err(_) => {
+                    // Out of descriptors or memory: the waiting connections stay in the
+                    // backlog, and a timer retries instead of spinning on the error.
+                    self.accept_retry_at = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
+        if !self.shared.try_acquire() {
+            return reject_over_capacity(stream, &self.env.date);
+        }
+        // Responses are written whole, so Nagle's delay would only add latency.
+        let _ = stream.set_nodelay(true);
+        let slot = self.conns.vacant_entry();
+        let key = slot.key();
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
+            .is_err()
+        {
+            self.shared.release();
+            return;
+        }
+        slot.insert(Entry {
+            conn: Conn::new(stream, &self.env.config, now),
+            writable: false,
+            armed: None,
+        });
+        self.settle(key);
+    }
+
+    fn on_ready(&mut self, key: usize, now: Instant) {
+        let Some(entry) = self.conns.get_mut(key) else {
+            return;
+        };
+        entry.conn.on_ready(&mut self.env.ctx(now));
+        self.settle(key);
+    }
+
+    /// Fires every deadline that is due.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.pop_due(now) {
+            let Some(entry) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if entry.armed != Some(at) {
+                continue; // superseded by an earlier entry for the same connection
+            }
+            entry.armed = None;
+            if entry
+                .conn
+                .deadline()
+                .is_some_and(|deadline| deadline <= now)
+            {
+                entry.conn.on_timeout(&mut self.env.ctx(now));
+            }
+            self.settle(key);
+        }
+    }
+
+    /// After a connection ran: drop it if closed, otherwise sync its poll interest and timer.
+    fn settle(&mut self, key: usize) {
+        let Some(entry) = self.conns.get_mut(key) else {
+            return;
+        };
+        if entry.conn.is_closed() {
+            // Closing the descriptor also removes it from the epoll set.
+            self.conns.remove(key);
+            self.shared.release();
+            return;
+        }
+        let wants_writable = entry.conn.has_pending_output();
+        if wants_writable != entry.writable {
+            let interest = if wants_writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let token = Token(key + FIRST_CONN);
+            if self
+                .poll
+                .registry()
+                .reregister(entry.conn.stream_mut(), token, interest)
+                .is_ok()
+            {
+                entry.writable = wants_writable;
+            }
+        }
+        if let Some(deadline) = entry.conn.deadline() {
+            entry.armed = Some(self.timers.arm(key, deadline, entry.armed));
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and makes every later response the last.
+    fn begin_drain(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_retry_at = None;
+        self.env.draining = true;
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if let Some(entry) = self.conns.get_mut(key) {
+                entry.conn.on_drain();
+            }
+            self.settle(key);
+        }
+    }
+}
+
+/// Errors that concern one connection attempt, not the listener: skip and keep accepting.
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Over the connection limit: tell the client why (one best-effort write), then close.
+fn reject_over_capacity(mut stream: TcpStream, date: &CachedDate) {
+    use std::io::Write;
+    let mut out = Vec::with_capacity(256);
+    let retry = [("Retry-After", &b"1"[..])];
+    let status = StatusCode::SERVICE_UNAVAILABLE;
+    response::write_error(
+        &mut out,
+        date,
+        Persistence::Close,
+        status,
+        "too many connections",
+        &retry,
+        false,
+    );
+    let _ = stream.write(&out);
+}
