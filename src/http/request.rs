@@ -419,9 +419,10 @@ mod tests {
 
     const LIMIT: usize = 16 * 1024;
 
-    fn parse(
-        raw: &[u8],
-    ) -> Result<Option<(Method, String, Option<String>, Framing, bool)>, RequestError> {
+    /// The parts of a head the tests compare: method, path, query, framing, keep-alive.
+    type Summary = (Method, String, Option<String>, Framing, bool);
+
+    fn parse(raw: &[u8]) -> Result<Option<Summary>, RequestError> {
         let mut slots = header_slots();
         let head = parse_head(raw, &mut slots, LIMIT)?;
         Ok(head.map(|h| {

@@ -667,3 +667,276 @@ fn respond(head: &Head<'_>, body: &[u8], output: &mut Vec<u8>, ctx: &mut Ctx<'_>
     ctx.app.respond(&request, responder);
     keep_alive
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::memory::MemoryStream;
+    use std::time::UNIX_EPOCH;
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    const GET_404: &[u8] = b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    /// A connection over a memory stream plus everything a worker would lend it.
+    struct Harness {
+        conn: Conn<MemoryStream>,
+        app: App,
+        config: ConnConfig,
+        date: CachedDate,
+        scratch: Vec<u8>,
+        now: Instant,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let config = ConnConfig::default();
+            let now = Instant::now();
+            let mut date = CachedDate::new();
+            date.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
+            Harness {
+                conn: Conn::new(MemoryStream::new(), &config, now),
+                app: App::new(),
+                config,
+                date,
+                scratch: Vec::new(),
+                now,
+            }
+        }
+
+        fn ready(&mut self) {
+            let mut ctx = Ctx {
+                app: &self.app,
+                config: &self.config,
+                date: &self.date,
+                now: self.now,
+                draining: false,
+                scratch: &mut self.scratch,
+            };
+            self.conn.on_ready(&mut ctx);
+        }
+
+        fn timeout(&mut self) {
+            let mut ctx = Ctx {
+                app: &self.app,
+                config: &self.config,
+                date: &self.date,
+                now: self.now,
+                draining: false,
+                scratch: &mut self.scratch,
+            };
+            self.conn.on_timeout(&mut ctx);
+        }
+
+        /// Delivers `bytes` in one chunk and returns what the connection wrote.
+        fn send(&mut self, bytes: &[u8]) -> String {
+            self.conn.stream.push(bytes);
+            self.ready();
+            String::from_utf8(self.conn.stream.take_written()).unwrap()
+        }
+    }
+
+    fn statuses(output: &str) -> Vec<&str> {
+        output
+            .match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &output[i + 9..i + 12])
+            .collect()
+    }
+
+    #[test]
+    fn answers_get_root_with_the_blog_response() {
+        let mut h = Harness::new();
+        let out = h.send(GET);
+        assert_eq!(
+            out,
+            "HTTP/1.1 200 OK\r\nServer: pollserve\r\nContent-Type: application/json\r\nContent-Length: 52\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n{\"message\": \"Hello bro, this is your HTTP response\"}"
+        );
+        assert!(matches!(h.conn.state(), State::ReadingHead));
+        assert!(h.conn.is_idle());
+    }
+
+    #[test]
+    fn pipelined_requests_get_responses_in_order_in_one_write() {
+        let mut h = Harness::new();
+        let batch: Vec<u8> = (0..16)
+            .flat_map(|i| if i % 3 == 0 { GET_404 } else { GET })
+            .copied()
+            .collect();
+        let out = h.send(&batch);
+        let expected: Vec<&str> = (0..16)
+            .map(|i| if i % 3 == 0 { "404" } else { "200" })
+            .collect();
+        assert_eq!(statuses(&out), expected);
+        assert_eq!(h.conn.stream.write_calls, 1);
+    }
+
+    #[test]
+    fn byte_by_byte_delivery_gives_identical_output() {
+        let stream: Vec<u8> = [
+            GET,
+            GET_404,
+            b"POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
+            GET,
+        ]
+        .concat();
+        let whole = Harness::new().send(&stream);
+        let mut h = Harness::new();
+        let mut pieces = String::new();
+        for byte in &stream {
+            pieces += &h.send(std::slice::from_ref(byte));
+        }
+        assert_eq!(pieces, whole);
+        assert_eq!(statuses(&whole), ["200", "404", "405", "200"]);
+    }
+
+    #[test]
+    fn http10_closes_unless_keep_alive_was_asked() {
+        let mut h = Harness::new();
+        let out = h.send(b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
+        assert_eq!(statuses(&out), ["200"]);
+        assert!(out.contains("Connection: close\r\n"));
+        assert!(h.conn.stream.shut_down);
+
+        let mut h = Harness::new();
+        let out = h.send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(out.contains("Connection: keep-alive\r\n"));
+        assert!(matches!(h.conn.state(), State::ReadingHead));
+    }
+
+    #[test]
+    fn connection_close_ends_after_one_response() {
+        let mut h = Harness::new();
+        let out = h.send(
+            &[
+                b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                GET,
+            ]
+            .concat(),
+        );
+        assert_eq!(statuses(&out), ["200"]);
+        assert!(matches!(h.conn.state(), State::Lingering));
+        h.conn.stream.close_write();
+        h.ready();
+        assert!(h.conn.is_closed());
+    }
+
+    #[test]
+    fn head_gets_headers_only_then_the_next_request_is_served() {
+        let mut h = Harness::new();
+        let out = h.send(&[b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n", GET].concat());
+        assert_eq!(statuses(&out), ["200", "200"]);
+        let first = &out[..out.find("\r\n\r\n").unwrap() + 4];
+        assert!(first.contains("Content-Length: 52"));
+        assert_eq!(out.matches("Hello bro").count(), 1);
+    }
+
+    #[test]
+    fn chunked_body_is_decoded_and_the_connection_reused() {
+        let mut h = Harness::new();
+        let req = b"POST /nope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: y\r\n\r\n";
+        let out = h.send(&[&req[..], GET].concat());
+        assert_eq!(statuses(&out), ["404", "200"]);
+    }
+
+    #[test]
+    fn expect_continue_gets_100_before_the_body() {
+        let mut h = Harness::new();
+        let out = h.send(
+            b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        );
+        assert_eq!(out, "HTTP/1.1 100 Continue\r\n\r\n");
+        let out = h.send(b"hello");
+        assert_eq!(statuses(&out), ["404"]);
+    }
+
+    #[test]
+    fn body_over_the_limit_is_refused_before_reading_it() {
+        let mut h = Harness::new();
+        let out = h.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
+        assert_eq!(statuses(&out), ["413"]);
+        assert!(!out.contains("100 Continue"));
+        assert!(out.contains("Connection: close"));
+    }
+
+    #[test]
+    fn malformed_request_gets_400_and_close() {
+        let mut h = Harness::new();
+        let out = h.send(b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n");
+        assert_eq!(statuses(&out), ["400"]);
+        assert!(out.ends_with(r#"{"error":{"status":400,"message":"invalid header name"}}"#));
+        assert!(h.conn.stream.shut_down);
+    }
+
+    #[test]
+    fn half_closed_client_still_gets_its_response() {
+        let mut h = Harness::new();
+        h.conn.stream.push(GET);
+        h.conn.stream.close_write();
+        h.ready();
+        assert_eq!(
+            statuses(&String::from_utf8(h.conn.stream.take_written()).unwrap()),
+            ["200"]
+        );
+        assert!(h.conn.is_closed());
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_gets_back_pressure() {
+        let mut h = Harness::new();
+        h.conn.stream.write_budget = Some(0);
+        let batch: Vec<u8> = GET.repeat(100);
+        for _ in 0..50 {
+            h.conn.stream.push(&batch);
+        }
+        h.ready();
+        assert!(matches!(h.conn.state(), State::Writing));
+        assert!(h.conn.output.len() < OUTPUT_HIGH_WATER + 1024);
+        assert!(h.conn.input.len() <= h.config.max_head_bytes);
+        // The client starts reading: every request is answered, in order.
+        h.conn.stream.write_budget = None;
+        let mut out = String::new();
+        for _ in 0..200 {
+            h.ready();
+            out += &String::from_utf8(h.conn.stream.take_written()).unwrap();
+        }
+        assert_eq!(statuses(&out).len(), 5000);
+    }
+
+    #[test]
+    fn partial_writes_are_resumed() {
+        let whole = Harness::new().send(&GET.repeat(3));
+        let mut h = Harness::new();
+        h.conn.stream.write_budget = Some(10);
+        let mut out = h.send(&GET.repeat(3));
+        assert_eq!(out.len(), 10);
+        assert!(h.conn.has_pending_output());
+        h.conn.stream.write_budget = None;
+        h.ready();
+        out += &String::from_utf8(h.conn.stream.take_written()).unwrap();
+        assert_eq!(out, whole);
+        assert!(!h.conn.has_pending_output());
+    }
+
+    #[test]
+    fn slow_head_times_out_with_408() {
+        let mut h = Harness::new();
+        h.send(b"GET / HTTP/1.1\r\nHo");
+        let deadline = h.conn.deadline().unwrap();
+        assert_eq!(deadline, h.now + h.config.header_timeout);
+        h.now = deadline;
+        h.timeout();
+        let out = String::from_utf8(h.conn.stream.take_written()).unwrap();
+        assert_eq!(statuses(&out), ["408"]);
+        assert!(matches!(h.conn.state(), State::Lingering));
+    }
+
+    #[test]
+    fn idle_connections_close_at_the_idle_deadline() {
+        let mut h = Harness::new();
+        h.send(GET);
+        h.now += h.config.idle_timeout;
+        h.timeout();
+        assert!(h.conn.is_closed());
+        assert!(h.conn.stream.written.is_empty());
+    }
+}

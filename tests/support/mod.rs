@@ -1,0 +1,204 @@
+//! Wire-test support: start the real `pollserve` binary on an OS-assigned port, and a raw-byte
+//! client that reads responses exactly as they arrive.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How long a test waits on a socket before declaring the server stuck.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `pollserve` process; killed when dropped.
+pub struct TestServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl TestServer {
+    /// Starts the server with `--addr 127.0.0.1:0` plus `args`, and waits for its startup line.
+    pub fn start(args: &[&str]) -> TestServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pollserve"))
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn pollserve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read startup line");
+        // "pollserve listening on http://127.0.0.1:PORT (N threads)"
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
+        TestServer { child, addr }
+    }
+
+    /// A new raw client connection.
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// Sends a signal (e.g. "TERM") to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+        assert!(status.expect("run kill").success());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The exact bytes received for this response.
+    pub raw: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw TCP client with a receive buffer.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// Reads one response; `head_only` for answers to HEAD (no body despite Content-Length).
+    pub fn read_response_with(&mut self, head_only: bool) -> Response {
+        let head_end = loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            self.fill();
+        };
+        let head = String::from_utf8(self.buf[..head_end].to_vec()).expect("utf-8 head");
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let headers: Vec<(String, String)> = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (n, v) = l.split_once(": ").expect("header line");
+                (n.to_owned(), v.to_owned())
+            })
+            .collect();
+        let length = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, v)| v.parse::<usize>().unwrap());
+        let body_len = if head_only || status < 200 || status == 204 || status == 304 {
+            0
+        } else {
+            length
+        };
+        while self.buf.len() < head_end + body_len {
+            self.fill();
+        }
+        let raw: Vec<u8> = self.buf.drain(..head_end + body_len).collect();
+        let body = raw[head_end..].to_vec();
+        Response {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub fn read_response(&mut self) -> Response {
+        self.read_response_with(false)
+    }
+
+    /// Sends a request and reads its response.
+    pub fn request(&mut self, bytes: &[u8]) -> Response {
+        self.send(bytes);
+        self.read_response()
+    }
+
+    /// Reads until the server closes; returns what arrived after the buffered bytes.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.buf);
+        self.stream.read_to_end(&mut rest).expect("read to end");
+        rest
+    }
+
+    /// Whether the server closed the connection (EOF with nothing more).
+    pub fn is_closed_by_server(&mut self) -> bool {
+        self.buf.is_empty() && matches!(self.stream.read(&mut [0u8; 1]), Ok(0))
+    }
+
+    fn fill(&mut self) {
+        let mut chunk = [0u8; 8192];
+        let n = self.stream.read(&mut chunk).expect("read from server");
+        assert!(
+            n > 0,
+            "server closed early; got so far: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Replaces every `Date: …` value with a fixed one, for comparing outputs taken at different times.
+pub fn mask_dates(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::new();
+    let mut rest = &*text;
+    while let Some(i) = rest.find("Date: ") {
+        out += &rest[..i + 6];
+        out += "<date>";
+        rest = &rest[i + 6 + 29..];
+    }
+    out + rest
+}
