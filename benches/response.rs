@@ -1,0 +1,87 @@
+//! Encoding responses and the cached Date: the per-request cost of answering.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::SystemTime;
+
+use pollserve::app::{App, HELLO_BODY, Responder};
+use pollserve::http::date::CachedDate;
+use pollserve::http::request::{Request, header_slots, parse_head};
+use pollserve::http::response::{Persistence, Precomputed, write_error};
+use pollserve::http::status::StatusCode;
+
+fn bench_encode(c: &mut Criterion) {
+    let date = CachedDate::new();
+    let mut out = Vec::with_capacity(4096);
+    let mut group = c.benchmark_group("encode");
+    group.throughput(Throughput::Elements(1));
+
+    let hello = Precomputed::new(StatusCode::OK, "application/json", HELLO_BODY);
+    group.bench_function("precomputed_root", |b| {
+        b.iter(|| {
+            out.clear();
+            hello.write(&mut out, &date, Persistence::KeepAlive, false);
+            black_box(out.len())
+        })
+    });
+
+    let app = App::new();
+    let raw = b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut slots = header_slots();
+    let head = parse_head(raw, &mut slots, 16 * 1024).unwrap().unwrap();
+    let request = Request {
+        head: &head,
+        body: b"",
+    };
+    let mut scratch = Vec::with_capacity(256);
+    group.bench_function("json_serialized_per_request", |b| {
+        b.iter(|| {
+            out.clear();
+            let responder =
+                Responder::new(&mut out, &date, Persistence::KeepAlive, false, &mut scratch);
+            app.respond(black_box(&request), responder);
+            black_box(out.len())
+        })
+    });
+
+    group.bench_function("error_404", |b| {
+        b.iter(|| {
+            out.clear();
+            write_error(
+                &mut out,
+                &date,
+                Persistence::KeepAlive,
+                StatusCode::NOT_FOUND,
+                "not found",
+                &[],
+                false,
+            );
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
+fn bench_date(c: &mut Criterion) {
+    let mut group = c.benchmark_group("date");
+    group.throughput(Throughput::Elements(1));
+    let mut cached = CachedDate::new();
+    let mut out = Vec::with_capacity(64);
+    group.bench_function("cached_copy_per_request", |b| {
+        b.iter(|| {
+            out.clear();
+            out.extend_from_slice(black_box(&cached).as_bytes());
+            black_box(out.len())
+        })
+    });
+    group.bench_function("refresh_check_per_wakeup", |b| {
+        b.iter(|| cached.refresh(black_box(SystemTime::now())))
+    });
+    group.bench_function("format_per_request_for_comparison", |b| {
+        b.iter(|| black_box(httpdate::fmt_http_date(black_box(SystemTime::now()))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_encode, bench_date);
+criterion_main!(benches);
