@@ -20,7 +20,7 @@ fn bench_conn(c: &mut Criterion) {
     let cases = [
         (
             "get_root_x1",
-            b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".repeat(1),
+            b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(),
             1,
         ),
         (
@@ -35,7 +35,7 @@ fn bench_conn(c: &mut Criterion) {
         ),
         (
             "json_x1",
-            b"GET /json HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".repeat(1),
+            b"GET /json HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(),
             1,
         ),
     ];
