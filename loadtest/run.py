@@ -1,0 +1,558 @@
+#!/usr/bin/env python3
+"""pollserve's load test: the same endpoints, served by pollserve and by framework peers, under wrk.
+
+For every scenario, each server is started fresh (pinned with taskset to core 1 and one worker,
+except in the all-cores scenario), its answer is checked, and wrk loads it from core 0. Reported
+per server and scenario (median of the runs): requests/s, server CPU time per request
+(utime+stime of the server's processes from /proc, over the measured run), p50/p99 latency, peak
+RSS, and the ratio to pollserve. Results go to loadtest/results/ as Markdown, JSON and an SVG chart.
+
+Usage: loadtest/run.sh [--quick] [--duration S] [--runs N] [--servers a,b] [--scenarios x,y]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS = HERE / "peers"
+RESULTS = HERE / "results"
+VENV = HERE / ".venv"
+PEER_TARGET = HERE / "target"
+
+HELLO = b'{"message": "Hello bro, this is your HTTP response"}'
+EXPECTED = {"/": HELLO, "/json": b'{"message":"Hello, World!"}', "/plaintext": b"Hello, World!"}
+SERVER_CORE, CLIENT_CORE = "1", "0"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    path: str
+    connections: int
+    pipeline: int = 1
+    close: bool = False
+    all_cores: bool = False
+
+
+SCENARIOS = [
+    Scenario("keepalive", "keep-alive, 64 conns, GET /", "/", 64),
+    Scenario("pipelined", "pipelined x16, 256 conns, GET /plaintext", "/plaintext", 256, pipeline=16),
+    Scenario("close", "new connection per request, 64 conns, GET /", "/", 64, close=True),
+    Scenario("json", "keep-alive, 64 conns, GET /json", "/json", 64),
+    Scenario("keepalive_all_cores", "keep-alive, 64 conns, GET /, all cores (unpinned)", "/", 64, all_cores=True),
+]
+
+
+@dataclass
+class Server:
+    name: str
+    note: str
+    command: object  # callable(port, threads) -> argv
+    available: bool = True
+    why_not: str = ""
+    version: str = ""
+
+
+@dataclass
+class Run:
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    errors: int = 0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_us_per_request: float = 0.0
+    peak_rss_kib: int = 0
+
+
+@dataclass
+class Cell:
+    server: str
+    scenario: str
+    runs: list = field(default_factory=list)
+    skipped: str = ""
+
+    def median(self, attr):
+        values = [v for r in self.runs if (v := getattr(r, attr)) is not None]
+        return statistics.median(values) if values else None
+
+
+def say(message):
+    print(message, flush=True)
+
+
+def run(argv, **kwargs):
+    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+
+
+def first_line(argv):
+    try:
+        out = run(argv)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+# --- preparing the servers -------------------------------------------------------------------
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return "wrk"
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        say("wrk is missing; installing it with apt-get")
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", "wrk"])
+        if shutil.which("wrk"):
+            return "wrk"
+    sys.exit("wrk is not installed and could not be installed (apt-get install wrk); oha fallback "
+             "is not implemented yet")
+
+
+def build_pollserve():
+    say("building pollserve (release)")
+    result = run(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(f"cargo build --release failed:\n{result.stderr}")
+    return ROOT / "target" / "release" / "pollserve"
+
+
+def prepare_rust_peer(crate, binary, build):
+    path = PEER_TARGET / "release" / binary
+    if build:
+        if not shutil.which("cargo"):
+            return None, "cargo not found"
+        say(f"building {crate} (release; the first build takes a few minutes)")
+        env = dict(os.environ, CARGO_TARGET_DIR=str(PEER_TARGET))
+        result = run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                      str(PEERS / crate / "Cargo.toml")], env=env)
+        if result.returncode != 0:
+            return None, f"build failed: {result.stderr.strip().splitlines()[-1:]}"
+    if not path.exists():
+        return None, "not built (run without --quick once to build it)"
+    return path, ""
+
+
+def prepare_fastapi(build):
+    uvicorn = VENV / "bin" / "uvicorn"
+    if build and not uvicorn.exists():
+        say("creating loadtest/.venv with fastapi and uvicorn[standard]")
+        made = run([sys.executable, "-m", "venv", str(VENV)])
+        if made.returncode != 0:
+            return None, f"python venv failed: {made.stderr.strip()[-200:]}"
+        pip = run([str(VENV / "bin" / "pip"), "install", "-q", "fastapi", "uvicorn[standard]"])
+        if pip.returncode != 0:
+            return None, f"pip install failed: {pip.stderr.strip()[-200:]}"
+    if not uvicorn.exists():
+        return None, "no loadtest/.venv (run without --quick once to create it)"
+    return uvicorn, ""
+
+
+def servers(args):
+    pollserve = build_pollserve()
+    build_peers = not args.quick
+    axum, axum_why = prepare_rust_peer("axum-peer", "axum-peer", build_peers)
+    actix, actix_why = prepare_rust_peer("actix-peer", "actix-peer", build_peers)
+    uvicorn, fastapi_why = prepare_fastapi(build_peers)
+    python = shutil.which("python3")
+    result = [
+        Server("pollserve", "this project", lambda port, threads: [
+            str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads)]),
+        Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads: [
+            str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
+        Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads: [
+            str(axum), f"127.0.0.1:{port}", str(threads)], axum is not None, axum_why),
+        Server("fastapi", "FastAPI on uvicorn (uvloop, httptools), workers = n", lambda port, threads: [
+            str(uvicorn), "fastapi_app:app", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(threads), "--no-access-log", "--log-level", "warning"],
+            uvicorn is not None, fastapi_why),
+        Server("python-http.server", "the blog's BaseHTTPRequestHandler + HTTPServer (HTTP/1.0, "
+               "single-threaded)", lambda port, threads: [python, "blog_server.py", str(port)],
+               python is not None, "python3 not found"),
+    ]
+    wanted = set(args.servers.split(",")) if args.servers else None
+    return [s for s in result if wanted is None or s.name in wanted]
+
+
+# --- running one server ----------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(server, scenario, port):
+    threads = 2 if scenario.all_cores else 1
+    argv = server.command(port, threads)
+    if not scenario.all_cores:
+        argv = ["taskset", "-c", SERVER_CORE] + argv
+    proc = subprocess.Popen(argv, cwd=PEERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode} at start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)  # waiting for the server to bind; bounded by the deadline
+    stop(proc)
+    raise RuntimeError("did not start listening within 30 s")
+
+
+def stop(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def check_answer(port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200 or body != EXPECTED[path]:
+        return f"GET {path} answered {response.status} {body[:80]!r}, expected {EXPECTED[path]!r}"
+    return ""
+
+
+def process_tree(pid):
+    """The pid and all its descendants (uvicorn workers, for example)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+            except (OSError, IndexError):
+                pass
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+        except (OSError, IndexError):
+            pass
+    return total / CLK_TCK
+
+
+def peak_rss_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+# --- wrk -------------------------------------------------------------------------------------
+
+
+def wrk_command(scenario, port, seconds):
+    argv = ["wrk", "-t1", f"-c{scenario.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if scenario.close:
+        argv += ["-H", "Connection: close"]
+    if scenario.pipeline > 1:
+        argv += ["-s", str(HERE / "pipeline.lua")]
+    argv.append(f"http://127.0.0.1:{port}{scenario.path}")
+    if scenario.pipeline > 1:
+        argv += ["--", str(scenario.pipeline)]
+    if not scenario.all_cores:
+        argv = ["taskset", "-c", CLIENT_CORE] + argv
+    return argv
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(output):
+    result = Run()
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
+    if m:
+        result.requests = int(m.group(1))
+        result.seconds = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+    m = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    result.rps = float(m.group(1)) if m else 0.0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result.errors = sum(int(g) for g in m.groups()) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result.errors += int(m.group(1)) if m else 0
+    for pct, attr in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if m:
+            setattr(result, attr, to_ms(m.group(1), m.group(2)))
+    if result.p99_ms == 0.0:
+        # wrk records latency per request only without pipelining; with it, the distribution
+        # is empty (75%..99% print as 0), so no latency is reported rather than a wrong one.
+        result.p50_ms = result.p99_ms = None
+    return result
+
+
+def measure(server, scenario, seconds, port):
+    proc = start(server, scenario, port)
+    try:
+        # A short warm-up, so lazy initialisation and the first connections are not measured.
+        run(wrk_command(scenario, port, 1))
+        pids = process_tree(proc.pid)
+        before = cpu_seconds(pids)
+        out = run(wrk_command(scenario, port, seconds))
+        after = cpu_seconds(pids)
+        result = parse_wrk(out.stdout)
+        if out.returncode != 0 or result.requests == 0:
+            raise RuntimeError(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
+        result.cpu_us_per_request = (after - before) * 1e6 / result.requests
+        result.peak_rss_kib = peak_rss_kib(pids)
+        return result
+    finally:
+        stop(proc)
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kib / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "rustc": first_line(["rustc", "--version"]),
+        "wrk": first_line(["wrk", "-v"]),
+        "python": platform.python_version(),
+        "pollserve_commit": first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def fmt(value, digits=1):
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def table_rows(cells, scenarios, server_names):
+    rows = []
+    for scenario in scenarios:
+        base = cells.get(("pollserve", scenario.name))
+        base_rps = base.median("rps") if base else None
+        base_cpu = base.median("cpu_us_per_request") if base else None
+        for name in server_names:
+            cell = cells.get((name, scenario.name))
+            if cell is None:
+                continue
+            if cell.skipped:
+                rows.append([scenario.name, name, "skipped: " + cell.skipped, "", "", "", "", "", "", ""])
+                continue
+            rps, cpu = cell.median("rps"), cell.median("cpu_us_per_request")
+            rows.append([
+                scenario.name, name, fmt(rps, 0), fmt(cpu, 2), fmt(cell.median("p50_ms"), 3),
+                fmt(cell.median("p99_ms"), 3), f"{max(r.peak_rss_kib for r in cell.runs) / 1024:.1f}",
+                str(sum(r.errors for r in cell.runs)),
+                fmt(rps / base_rps if base_rps else None, 2) + "×",
+                fmt(cpu / base_cpu if base_cpu else None, 2) + "×",
+            ])
+    return rows
+
+
+HEADER = ["scenario", "server", "req/s", "CPU µs/req", "p50 ms", "p99 ms", "peak RSS MiB", "errors",
+          "req/s vs pollserve", "CPU/req vs pollserve"]
+
+
+def markdown(rows, info, scenarios, servers_, args, commands):
+    lines = [f"# pollserve load test — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    lines += [f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, Linux {info['kernel']}; "
+              f"{info['rustc']}; {info['wrk']}; Python {info['python']}; pollserve {info['pollserve_commit']}.", ""]
+    lines += [f"Each cell: median of {args.runs} run(s) of {args.duration} s after a 1 s warm-up. Servers pinned "
+              f"to core {SERVER_CORE} with one worker, wrk (1 thread) pinned to core {CLIENT_CORE}, except "
+              "`keepalive_all_cores` (2 workers, nothing pinned). CPU µs/req = the server's utime+stime "
+              "over the run ÷ requests completed: lower is better, and it ranks servers even when the load "
+              "generator, not the server, is the bottleneck.", ""]
+    lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", "Scenarios:"] + [f"- `{s.name}`: {s.title}" for s in scenarios]
+    lines += ["", "Servers:"] + [f"- `{s.name}`: {s.note}" + ("" if s.available else f" — skipped: {s.why_not}")
+                                 for s in servers_]
+    lines += ["", "Commands (PORT chosen free at run time):", "```"] + commands + ["```", ""]
+    return "\n".join(lines)
+
+
+def svg_chart(cells, scenarios, server_names):
+    """Two grouped bar charts: requests/s and CPU µs per request, per scenario and server."""
+    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096"]
+    names = [n for n in server_names if any((n, s.name) in cells and cells[(n, s.name)].runs for s in scenarios)]
+    panel_w, bar_w, gap = 150, 22, 40
+    width = 80 + len(scenarios) * panel_w
+    height = 620
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           'font-family="sans-serif" font-size="11">', f'<rect width="{width}" height="{height}" fill="white"/>']
+
+    def panel(top, metric, title, fmt_value):
+        h = 200
+        values = [cells[(n, s.name)].median(metric) for s in scenarios for n in names
+                  if (n, s.name) in cells and cells[(n, s.name)].runs]
+        top_value = max(values) if values else 1
+        out.append(f'<text x="10" y="{top - 12}" font-size="14" font-weight="bold">{title}</text>')
+        out.append(f'<line x1="60" y1="{top + h}" x2="{width - 10}" y2="{top + h}" stroke="#333"/>')
+        for i, scenario in enumerate(scenarios):
+            x0 = 70 + i * panel_w
+            out.append(f'<text x="{x0 + 55}" y="{top + h + 16}" text-anchor="middle">{scenario.name}</text>')
+            for j, name in enumerate(names):
+                cell = cells.get((name, scenario.name))
+                if not cell or not cell.runs:
+                    continue
+                v = cell.median(metric)
+                bh = max(1.0, h * v / top_value)
+                x = x0 + j * bar_w
+                out.append(f'<rect x="{x}" y="{top + h - bh:.1f}" width="{bar_w - 3}" height="{bh:.1f}" '
+                           f'fill="{colors[j % len(colors)]}"><title>{name}: {fmt_value(v)}</title></rect>')
+                out.append(f'<text x="{x + 9}" y="{top + h - bh - 3:.1f}" font-size="8" text-anchor="middle" '
+                           f'transform="rotate(-60 {x + 9} {top + h - bh - 3:.1f})">{fmt_value(v)}</text>')
+
+    panel(60, "rps", "Requests per second (higher is better)", lambda v: f"{v / 1000:.0f}k")
+    panel(360, "cpu_us_per_request", "Server CPU µs per request (lower is better)", lambda v: f"{v:.1f}")
+    for j, name in enumerate(names):
+        out.append(f'<rect x="{80 + j * 130}" y="{height - 30}" width="12" height="12" fill="{colors[j % len(colors)]}"/>')
+        out.append(f'<text x="{96 + j * 130}" y="{height - 20}">{name}</text>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 s per scenario, one run, only peers already built")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the median is reported")
+    parser.add_argument("--servers", help="comma-separated subset of servers")
+    parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
+    parser.add_argument("--out", default=str(RESULTS), help="results directory")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.runs = 2, 1
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("the load test pins server and load generator to different cores: it needs 2 cores")
+    ensure_wrk()
+    scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
+    servers_ = servers(args)
+    for s in servers_:
+        if not s.available:
+            say(f"skipping {s.name}: {s.why_not}")
+    cells, commands = {}, []
+    for scenario in scenarios:
+        say(f"\n== {scenario.name}: {scenario.title}")
+        for server in servers_:
+            if not server.available:
+                continue
+            cell = cells[(server.name, scenario.name)] = Cell(server.name, scenario.name)
+            port = free_port()
+            try:
+                proc = start(server, scenario, port)
+                try:
+                    cell.skipped = check_answer(port, scenario.path)
+                finally:
+                    stop(proc)
+            except (RuntimeError, OSError, http.client.HTTPException) as e:
+                cell.skipped = f"{e}"
+            if cell.skipped:
+                say(f"  {server.name}: skipped ({cell.skipped})")
+                continue
+            commands.append(f"# {scenario.name} / {server.name}")
+            commands.append(" ".join(["taskset -c " + SERVER_CORE if not scenario.all_cores else "",
+                                      *server.command("PORT", 2 if scenario.all_cores else 1)]).strip())
+            commands.append(" ".join(wrk_command(scenario, "PORT", args.duration)))
+            for i in range(args.runs):
+                try:
+                    result = measure(server, scenario, args.duration, free_port())
+                except (RuntimeError, OSError) as e:
+                    say(f"  {server.name}: run {i + 1} failed: {e}")
+                    continue
+                cell.runs.append(result)
+                say(f"  {server.name:>20} run {i + 1}: {result.rps:>10,.0f} req/s  "
+                    f"{result.cpu_us_per_request:6.2f} CPU µs/req  p50 {fmt(result.p50_ms, 3)} ms  "
+                    f"p99 {fmt(result.p99_ms, 3)} ms  RSS {result.peak_rss_kib / 1024:.1f} MiB  errors {result.errors}")
+            if not cell.runs:
+                cell.skipped = "every run failed"
+    names = [s.name for s in servers_]
+    rows = table_rows(cells, scenarios, names)
+    info = machine()
+    widths = [max(len(r[i]) for r in rows + [HEADER]) for i in range(len(HEADER))]
+    say("")
+    for row in [HEADER] + rows:
+        say("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if args.quick else "latest"
+    (out / f"{stem}.md").write_text(markdown(rows, info, scenarios, servers_, args, commands))
+    (out / f"{stem}.json").write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": info,
+        "duration_s": args.duration, "runs": args.runs, "commands": commands,
+        "scenarios": [s.__dict__ for s in scenarios],
+        "results": [{"server": c.server, "scenario": c.scenario, "skipped": c.skipped,
+                     "runs": [r.__dict__ for r in c.runs]} for c in cells.values()],
+    }, indent=2))
+    (out / f"{stem}.svg").write_text(svg_chart(cells, scenarios, names))
+    say(f"\nwrote {out}/{stem}.md, {stem}.json and {stem}.svg")
+    # The smoke check: pollserve completed every scenario and answered every request cleanly.
+    failures = [s.name for s in scenarios
+                if not (c := cells.get(("pollserve", s.name))) or not c.runs or any(r.errors for r in c.runs)]
+    if failures:
+        sys.exit(f"pollserve had errors or no result in: {', '.join(failures)}")
+
+
+if __name__ == "__main__":
+    main()
