@@ -41,11 +41,22 @@ const CHUNK_FRAMING_SLACK: usize = 32 * 1024;
 
 /// A byte stream the connection can read, write and half-close.
 pub trait Stream: Read + Write {
+    /// Whether a read that returns fewer bytes than asked proves the stream is drained for
+    /// now, so the read that would return `WouldBlock` can be skipped.
+    const SHORT_READ_DRAINS: bool = false;
+
     /// Shuts down the write side (sends FIN), keeping the read side open.
     fn shutdown_write(&mut self) -> io::Result<()>;
 }
 
 impl Stream for mio::net::TcpStream {
+    // Linux epoll, edge-triggered: a read shorter than the buffer emptied the socket's receive
+    // queue, and any byte arriving later raises a new edge. So the extra read that would only
+    // return EAGAIN is skipped, saving one system call per request (nginx does the same). A FIN
+    // that arrived together with the data raises no later edge; the worker passes it in via
+    // `Conn::note_read_closed`, and then the connection reads on to end-of-stream.
+    const SHORT_READ_DRAINS: bool = cfg!(target_os = "linux");
+
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
     }
@@ -210,6 +221,9 @@ pub struct Conn<S> {
     written: usize,
     /// The peer shut down its write side (read returned 0).
     peer_eof: bool,
+    /// The poller reported the read side closed (or an error): read until end-of-stream even
+    /// after a short read.
+    read_closed_hint: bool,
     /// The current deadline and what it guards.
     timer: Option<(TimerKind, Instant)>,
     /// Progress since the last deadline update, which restarts inactivity timers.
@@ -229,6 +243,7 @@ impl<S: Stream> Conn<S> {
             output: Vec::with_capacity(INITIAL_READ_BUFFER),
             written: 0,
             peer_eof: false,
+            read_closed_hint: false,
             timer: Some((TimerKind::Idle, now + config.idle_timeout)),
             served_since_timer: false,
             moved_bytes_since_timer: false,
@@ -265,6 +280,11 @@ impl<S: Stream> Conn<S> {
         matches!(self.state, State::ReadingHead)
             && self.start == self.end
             && !self.has_pending_output()
+    }
+
+    /// The poller saw the peer's FIN (or an error) with this readiness event.
+    pub fn note_read_closed(&mut self) {
+        self.read_closed_hint = true;
     }
 
     /// The socket may be readable or writable: move bytes and requests as far as they go.
@@ -344,6 +364,7 @@ impl<S: Stream> Conn<S> {
             if self.end == self.input.len() && !self.make_room(config) {
                 return Fill::Full;
             }
+            let space = self.input.len() - self.end;
             match self.stream.read(&mut self.input[self.end..]) {
                 Ok(0) => {
                     self.peer_eof = true;
@@ -352,6 +373,9 @@ impl<S: Stream> Conn<S> {
                 Ok(n) => {
                     self.end += n;
                     self.moved_bytes_since_timer = true;
+                    if S::SHORT_READ_DRAINS && n < space && !self.read_closed_hint {
+                        return Fill::Drained;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Fill::Drained,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -171,7 +171,10 @@ impl Worker {
                 match event.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
-                    Token(token) => self.on_ready(token - FIRST_CONN, now),
+                    Token(token) => {
+                        let read_closed = event.is_read_closed() || event.is_error();
+                        self.on_ready(token - FIRST_CONN, read_closed, now);
+                    }
                 }
             }
             self.fire_timers(now);
@@ -246,10 +249,13 @@ impl Worker {
         self.settle(key);
     }
 
-    fn on_ready(&mut self, key: usize, now: Instant) {
+    fn on_ready(&mut self, key: usize, read_closed: bool, now: Instant) {
         let Some(entry) = self.conns.get_mut(key) else {
             return;
         };
+        if read_closed {
+            entry.conn.note_read_closed();
+        }
         entry.conn.on_ready(&mut self.env.ctx(now));
         self.settle(key);
     }
