@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use pollserve::app::App;
 use pollserve::http::date::CachedDate;
+use pollserve::server::buffers::BufferPool;
 use pollserve::server::conn::{Conn, ConnConfig, Ctx};
 use pollserve::server::memory::MemoryStream;
 
@@ -15,6 +16,7 @@ fn bench_conn(c: &mut Criterion) {
     let config = ConnConfig::default();
     let date = CachedDate::new();
     let mut scratch = Vec::with_capacity(256);
+    let mut buffers = BufferPool::new();
     let now = Instant::now();
     let mut group = c.benchmark_group("conn_round_trip");
     let cases = [
@@ -52,6 +54,7 @@ fn bench_conn(c: &mut Criterion) {
                     now,
                     draining: false,
                     scratch: &mut scratch,
+                    buffers: &mut buffers,
                 };
                 conn.on_ready(&mut ctx);
                 let written = conn.stream_mut().written.len();

@@ -16,6 +16,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
+use super::buffers::BufferPool;
 use crate::app::{App, Responder};
 use crate::http::chunked::{ChunkedDecoder, Progress};
 use crate::http::date::CachedDate;
@@ -109,6 +110,8 @@ pub struct Ctx<'a> {
     pub draining: bool,
     /// Reusable space for serializing response bodies.
     pub scratch: &'a mut Vec<u8>,
+    /// The worker's spare buffers, lent to connections while they have bytes in flight.
+    pub buffers: &'a mut BufferPool,
 }
 
 /// A request whose head has arrived but whose body has not (yet) completely.
@@ -212,11 +215,12 @@ pub struct Conn<S> {
     stream: S,
     state: State,
     /// Received bytes; `input[start..end]` is not yet consumed. Always fully initialised, so
-    /// its length is the buffer's capacity.
+    /// its length is the buffer's capacity. Empty (unallocated) while the connection is idle:
+    /// borrowed from the worker's [`BufferPool`] for each wakeup that has bytes to handle.
     input: Vec<u8>,
     start: usize,
     end: usize,
-    /// Queued response bytes; `output[written..]` is not yet sent.
+    /// Queued response bytes; `output[written..]` is not yet sent. Pooled like `input`.
     output: Vec<u8>,
     written: usize,
     /// The peer shut down its write side (read returned 0).
@@ -237,10 +241,10 @@ impl<S: Stream> Conn<S> {
         Conn {
             stream,
             state: State::ReadingHead,
-            input: vec![0; INITIAL_READ_BUFFER],
+            input: Vec::new(),
             start: 0,
             end: 0,
-            output: Vec::with_capacity(INITIAL_READ_BUFFER),
+            output: Vec::new(),
             written: 0,
             peer_eof: false,
             read_closed_hint: false,
@@ -292,6 +296,7 @@ impl<S: Stream> Conn<S> {
         if self.is_closed() {
             return;
         }
+        self.borrow_buffers(ctx.buffers);
         loop {
             self.flush();
             if matches!(self.state, State::Writing) && self.pending_output() < OUTPUT_LOW_WATER {
@@ -311,7 +316,36 @@ impl<S: Stream> Conn<S> {
             }
         }
         self.finish_if_done();
+        self.return_buffers(ctx.buffers);
         self.update_timer(ctx.config, ctx.now);
+    }
+
+    /// Takes buffers from the pool for this wakeup, unless the connection still holds its own.
+    fn borrow_buffers(&mut self, pool: &mut BufferPool) {
+        if self.input.is_empty() {
+            self.input = pool.take_input();
+        }
+        if self.output.capacity() == 0 {
+            self.output = pool.take_output();
+        }
+    }
+
+    /// Gives buffers back once nothing in them is still needed: an idle connection holds none.
+    fn return_buffers(&mut self, pool: &mut BufferPool) {
+        if self.start == self.end && !matches!(self.state, State::ReadingBody(_)) {
+            self.start = 0;
+            self.end = 0;
+            pool.put_input(std::mem::take(&mut self.input));
+        }
+        if !self.has_pending_output() {
+            self.written = 0;
+            pool.put_output(std::mem::take(&mut self.output));
+        }
+    }
+
+    /// Bytes of buffer this connection holds right now (0 when idle).
+    pub fn buffered_capacity(&self) -> usize {
+        self.input.len() + self.output.capacity()
     }
 
     /// The deadline passed: answer 408, or close.
@@ -323,9 +357,11 @@ impl<S: Stream> Conn<S> {
         }
         match self.timer_kind() {
             Some(TimerKind::Header | TimerKind::Body) => {
+                self.borrow_buffers(ctx.buffers);
                 self.reject(RequestError::Timeout, ctx.date);
                 self.flush();
                 self.finish_if_done();
+                self.return_buffers(ctx.buffers);
             }
             _ => self.transition(Event::Gone),
         }
@@ -708,6 +744,7 @@ mod tests {
         config: ConnConfig,
         date: CachedDate,
         scratch: Vec<u8>,
+        buffers: BufferPool,
         now: Instant,
     }
 
@@ -723,6 +760,7 @@ mod tests {
                 config,
                 date,
                 scratch: Vec::new(),
+                buffers: BufferPool::new(),
                 now,
             }
         }
@@ -735,6 +773,7 @@ mod tests {
                 now: self.now,
                 draining: false,
                 scratch: &mut self.scratch,
+                buffers: &mut self.buffers,
             };
             self.conn.on_ready(&mut ctx);
         }
@@ -747,6 +786,7 @@ mod tests {
                 now: self.now,
                 draining: false,
                 scratch: &mut self.scratch,
+                buffers: &mut self.buffers,
             };
             self.conn.on_timeout(&mut ctx);
         }
@@ -777,6 +817,21 @@ mod tests {
         );
         assert!(matches!(h.conn.state(), State::ReadingHead));
         assert!(h.conn.is_idle());
+    }
+
+    #[test]
+    fn idle_connections_hold_no_buffers_and_reuse_the_pooled_ones() {
+        let mut h = Harness::new();
+        assert_eq!(h.conn.buffered_capacity(), 0);
+        h.send(GET);
+        assert_eq!(h.conn.buffered_capacity(), 0);
+        assert_eq!(h.buffers.spares(), (1, 1));
+        // A partial request keeps its read buffer until the request completes.
+        h.send(b"GET / HTTP/1.1\r\n");
+        assert_eq!(h.conn.buffered_capacity(), INITIAL_READ_BUFFER);
+        assert_eq!(h.buffers.spares(), (0, 1));
+        h.send(b"Host: t\r\n\r\n");
+        assert_eq!(h.conn.buffered_capacity(), 0);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! - [`worker`]: one `mio` event loop per thread.
 //! - [`conn`]: the per-connection state machine.
 //! - [`timers`]: each worker's deadlines.
+//! - [`buffers`]: each worker's spare buffers, lent to connections with bytes in flight.
 //! - [`memory`]: an in-memory stream for driving a connection without a socket.
 
+pub mod buffers;
 pub mod conn;
 pub mod listener;
 pub mod memory;

@@ -14,6 +14,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx};
 use super::timers::Timers;
 use crate::app::App;
@@ -91,6 +92,7 @@ struct Env {
     config: Arc<ConnConfig>,
     date: CachedDate,
     scratch: Vec<u8>,
+    buffers: BufferPool,
     draining: bool,
 }
 
@@ -103,6 +105,7 @@ impl Env {
             now,
             draining: self.draining,
             scratch: &mut self.scratch,
+            buffers: &mut self.buffers,
         }
     }
 }
@@ -138,6 +141,7 @@ impl Worker {
             config,
             date: CachedDate::new(),
             scratch: Vec::with_capacity(256),
+            buffers: BufferPool::new(),
             draining: false,
         };
         let worker = Worker {
