@@ -18,6 +18,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Each connection is a descriptor: allow as many as the hard limit permits.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("pollserve: cannot raise the open-file limit: {e}");
+    }
     let threads = config.threads;
     let server = match Server::bind(config, App::new()) {
         Ok(server) => server,

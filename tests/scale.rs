@@ -1,0 +1,117 @@
+//! Many and slow clients: slowloris, 10,000 idle keep-alive connections, a client that never
+//! reads. Each checks that a normal client is still served while it happens.
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::thread;
+
+use support::{Client, TestServer, rss_kib};
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// Raises this test process's open-file soft limit to its hard limit.
+fn allow_many_descriptors(needed: u64) {
+    let raised = rlimit::increase_nofile_limit(u64::MAX).expect("raise RLIMIT_NOFILE");
+    assert!(
+        raised >= needed,
+        "open-file limit {raised} is below the {needed} this test needs"
+    );
+}
+
+#[test]
+fn slowloris_connections_do_not_block_others_and_get_408() {
+    allow_many_descriptors(1100);
+    let server = TestServer::start(&["--header-timeout", "1"]);
+    let mut slow: Vec<Client> = (0..1000).map(|_| server.connect()).collect();
+    for client in &mut slow {
+        client.send(b"GET / HTTP/1.1\r\nHo");
+    }
+    // While 1,000 heads trickle in, a normal client is answered.
+    assert_eq!(server.connect().request(GET).status, 200);
+    for client in &mut slow {
+        client.send(b"s");
+    }
+    assert_eq!(server.connect().request(GET).status, 200);
+    // The header timeout bounds the whole head, however the bytes trickle: every one gets 408.
+    for client in &mut slow {
+        let response = client.read_response();
+        assert_eq!(response.status, 408);
+        assert!(client.is_closed_by_server());
+    }
+}
+
+#[test]
+fn ten_thousand_idle_keep_alive_connections_cost_little_memory() {
+    const IDLE: usize = 10_000;
+    allow_many_descriptors(IDLE as u64 + 100);
+    let server = TestServer::start(&["--max-connections", "10100"]);
+    let pid = server.child.id();
+    // Warm up both workers' pools and the slab, so the baseline is a serving server.
+    let warm: Vec<Client> = (0..64).map(|_| server.connect()).collect();
+    for mut client in warm {
+        assert_eq!(client.request(GET).status, 200);
+    }
+    let before = rss_kib(pid);
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        let mut client = server.connect();
+        client.send(GET);
+        idle.push(client);
+    }
+    for client in &mut idle {
+        assert_eq!(client.read_response().status, 200);
+    }
+    let after = rss_kib(pid);
+    let per_connection = (after.saturating_sub(before) * 1024) as f64 / IDLE as f64;
+    eprintln!(
+        "RSS {before} KiB -> {after} KiB with {IDLE} idle connections: {per_connection:.0} bytes each"
+    );
+    assert!(
+        per_connection <= 1024.0,
+        "{per_connection:.0} bytes per idle connection"
+    );
+    // Others are still served while they all sit idle, and the idle ones still work.
+    assert_eq!(server.connect().request(GET).status, 200);
+    assert_eq!(idle[IDLE / 2].request(GET).status, 200);
+}
+
+#[test]
+fn a_client_that_never_reads_gets_back_pressure_then_the_write_timeout() {
+    let server = TestServer::start(&["--write-timeout", "1", "--threads", "1"]);
+    let pid = server.child.id();
+    let before = rss_kib(pid);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(support::IO_TIMEOUT)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    // 200,000 pipelined requests (~6 MB) whose ~30 MB of responses are never read. The writer
+    // blocks once the server stops reading, and fails once the server gives up on the client.
+    let sender = thread::spawn(move || {
+        let batch = GET.repeat(1000);
+        for _ in 0..200 {
+            if writer.write_all(&batch).is_err() {
+                return;
+            }
+        }
+    });
+    // Meanwhile the same worker serves others.
+    assert_eq!(server.connect().request(GET).status, 200);
+    let during = rss_kib(pid);
+    assert!(
+        during < before + 8 * 1024,
+        "RSS grew from {before} KiB to {during} KiB"
+    );
+    sender.join().unwrap();
+    // The server closed the connection: reading what it had sent ends in EOF or a reset.
+    let mut sink = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("connection not closed: {e}"),
+        }
+    }
+    assert_eq!(server.connect().request(GET).status, 200);
+}
