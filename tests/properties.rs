@@ -98,7 +98,7 @@ proptest! {
         mut cuts in prop::collection::vec(any::<usize>(), 0..40),
     ) {
         let stream: Vec<u8> = picks.iter().flat_map(|&i| REQUESTS[i]).copied().collect();
-        let whole = run(&[stream.clone()]);
+        let whole = run(std::slice::from_ref(&stream));
         prop_assert_eq!(count_responses(&whole), picks.len());
         cuts.sort_unstable_by_key(|c| c % (stream.len() + 1));
         let pieces = run(&split_at(&stream, &cuts));
@@ -113,7 +113,7 @@ proptest! {
         let mut input = REQUESTS[0].to_vec();
         input.extend_from_slice(&junk);
         cuts.sort_unstable_by_key(|c| c % (input.len() + 1));
-        let whole = run(&[input.clone()]);
+        let whole = run(std::slice::from_ref(&input));
         let pieces = run(&split_at(&input, &cuts));
         prop_assert_eq!(&pieces, &whole);
         // Every request needs its own empty line; at most one more response (an error) follows.
