@@ -1,0 +1,43 @@
+//! The whole connection state machine fed arbitrary bytes in arbitrary pieces: no panic, the
+//! same output as whole delivery, and never more responses than requests could have been sent.
+#![no_main]
+
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use libfuzzer_sys::fuzz_target;
+use pollserve::app::App;
+use pollserve::http::date::CachedDate;
+use pollserve::server::buffers::BufferPool;
+use pollserve::server::conn::{Conn, ConnConfig, Ctx};
+use pollserve::server::memory::MemoryStream;
+
+fn run(chunks: &[&[u8]]) -> Vec<u8> {
+    let app = App::new();
+    let config = ConnConfig { max_head_bytes: 1024, max_body: 4096, ..ConnConfig::default() };
+    let mut date = CachedDate::new();
+    date.refresh(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+    let (mut scratch, mut buffers) = (Vec::new(), BufferPool::new());
+    let now = Instant::now();
+    let mut conn = Conn::new(MemoryStream::new(), &config, now);
+    for chunk in chunks {
+        conn.stream_mut().push(chunk);
+        let mut ctx = Ctx { app: &app, config: &config, date: &date, now, draining: false, scratch: &mut scratch, buffers: &mut buffers };
+        conn.on_ready(&mut ctx);
+    }
+    let written = std::mem::take(&mut conn.stream_mut().written);
+    // Whether 100 Continue is sent depends on whether the body came with the head.
+    let text = String::from_utf8_lossy(&written).replace("HTTP/1.1 100 Continue\r\n\r\n", "");
+    text.into_bytes()
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The first byte picks the piece size; the rest is what the client sends.
+    let Some((&size, input)) = data.split_first() else { return };
+    let size = usize::from(size % 16) + 1;
+    let pieces: Vec<&[u8]> = input.chunks(size).collect();
+    let whole = run(&[input]);
+    assert_eq!(run(&pieces), whole);
+    let responses = whole.windows(9).filter(|w| *w == b"HTTP/1.1 ").count();
+    let line_ends = input.iter().filter(|&&b| b == b'\n').count();
+    assert!(responses <= line_ends + 1);
+});
