@@ -5,45 +5,32 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Instant;
 
-use pollserve::app::App;
+use pollserve::app::{App, AppOptions};
 use pollserve::http::date::CachedDate;
 use pollserve::server::buffers::BufferPool;
-use pollserve::server::conn::{Conn, ConnConfig, Ctx};
+use pollserve::server::conn::{Conn, ConnConfig, Ctx, Identity};
 use pollserve::server::memory::MemoryStream;
 
 fn bench_conn(c: &mut Criterion) {
-    let app = App::new();
+    let app = App::builtin(&AppOptions::default());
     let config = ConnConfig::default();
     let date = CachedDate::new();
-    let mut scratch = Vec::with_capacity(256);
     let mut buffers = BufferPool::new();
     let now = Instant::now();
     let mut group = c.benchmark_group("conn_round_trip");
     let cases = [
-        (
-            "get_root_x1",
-            b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(),
-            1,
-        ),
-        (
-            "get_root_pipelined_x16",
-            b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".repeat(16),
-            16,
-        ),
+        ("get_root_x1", b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(), 1),
+        ("get_root_pipelined_x16", b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".repeat(16), 16),
         (
             "plaintext_pipelined_x16",
             b"GET /plaintext HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".repeat(16),
             16,
         ),
-        (
-            "json_x1",
-            b"GET /json HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(),
-            1,
-        ),
+        ("json_x1", b"GET /json HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(), 1),
     ];
     for (name, input, requests) in cases {
         group.throughput(Throughput::Elements(requests));
-        let mut conn = Conn::new(MemoryStream::new(), &config, now);
+        let mut conn = Conn::new(MemoryStream::new(), Identity::default(), &config, now);
         group.bench_function(name, |b| {
             b.iter(|| {
                 conn.stream_mut().push(black_box(&input));
@@ -53,8 +40,9 @@ fn bench_conn(c: &mut Criterion) {
                     date: &date,
                     now,
                     draining: false,
-                    scratch: &mut scratch,
+
                     buffers: &mut buffers,
+                    defer: None,
                 };
                 conn.on_ready(&mut ctx);
                 let written = conn.stream_mut().written.len();

@@ -50,9 +50,7 @@ fn bench_parse(c: &mut Criterion) {
     group.finish();
     let mut bytes = c.benchmark_group("parse_head_bytes");
     bytes.throughput(Throughput::Bytes(BROWSER.len() as u64));
-    bytes.bench_function("browser_get_12_headers", |b| {
-        b.iter(|| parse_all(black_box(BROWSER)))
-    });
+    bytes.bench_function("browser_get_12_headers", |b| b.iter(|| parse_all(black_box(BROWSER))));
     bytes.finish();
 }
 

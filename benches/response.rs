@@ -2,13 +2,13 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use pollserve::app::{App, HELLO_BODY, Responder};
+use pollserve::app::handlers::builtin::HELLO;
+use pollserve::app::{App, AppOptions, HandleEnv, HeaderValue, HttpError, Outcome, Response};
 use pollserve::http::date::CachedDate;
 use pollserve::http::request::{Request, header_slots, parse_head};
-use pollserve::http::response::{Persistence, Precomputed, write_error};
-use pollserve::http::status::StatusCode;
+use pollserve::http::response::Persistence;
 
 fn bench_encode(c: &mut Criterion) {
     let date = CachedDate::new();
@@ -16,30 +16,35 @@ fn bench_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(1));
 
-    let hello = Precomputed::new(StatusCode::OK, "application/json", HELLO_BODY);
     group.bench_function("precomputed_root", |b| {
         b.iter(|| {
             out.clear();
-            hello.write(&mut out, &date, Persistence::KeepAlive, false);
+            Response::precomputed(&HELLO).write_to(&mut out, &date, Persistence::KeepAlive, false);
+            black_box(out.len())
+        })
+    });
+    group.bench_function("precomputed_root_with_request_id", |b| {
+        b.iter(|| {
+            out.clear();
+            let response = Response::precomputed(&HELLO)
+                .with_header("X-Request-Id", HeaderValue::try_from_bytes(b"5f3a9c2e-0-1a2b").unwrap());
+            response.write_to(&mut out, &date, Persistence::KeepAlive, false);
             black_box(out.len())
         })
     });
 
-    let app = App::new();
+    let app = App::builtin(&AppOptions::default());
     let raw = b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut slots = header_slots();
     let head = parse_head(raw, &mut slots, 16 * 1024).unwrap().unwrap();
-    let request = Request {
-        head: &head,
-        body: b"",
-    };
-    let mut scratch = Vec::with_capacity(256);
-    group.bench_function("json_serialized_per_request", |b| {
+    let request = Request { head: &head, body: b"" };
+    group.bench_function("json_routed_and_serialized_per_request", |b| {
         b.iter(|| {
             out.clear();
-            let responder =
-                Responder::new(&mut out, &date, Persistence::KeepAlive, false, &mut scratch);
-            app.respond(black_box(&request), responder);
+            let mut env = HandleEnv { now: Instant::now(), peer: None, defer: None };
+            if let Outcome::Respond(response) = app.handle(black_box(&request), &mut env) {
+                response.write_to(&mut out, &date, Persistence::KeepAlive, false);
+            }
             black_box(out.len())
         })
     });
@@ -47,13 +52,10 @@ fn bench_encode(c: &mut Criterion) {
     group.bench_function("error_404", |b| {
         b.iter(|| {
             out.clear();
-            write_error(
+            Response::from(HttpError::not_found("not found")).write_to(
                 &mut out,
                 &date,
                 Persistence::KeepAlive,
-                StatusCode::NOT_FOUND,
-                "not found",
-                &[],
                 false,
             );
             black_box(out.len())

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::app::AppOptions;
 use crate::server::conn::ConnConfig;
 
 /// Default listen address: loopback, port 8000, like the blog post's Python server.
@@ -75,6 +76,18 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
           value_parser = clap::value_parser!(u64).range(256..=1 << 20))]
     pub max_header_bytes: u64,
+    /// Log one line per request (method, path, status, bytes, duration, request id) to stdout.
+    #[arg(long, env = "POLLSERVE_ACCESS_LOG")]
+    pub access_log: bool,
+    /// Print each connection's raw request bytes, response heads and state changes to stderr.
+    #[arg(long, env = "POLLSERVE_TRACE")]
+    pub trace: bool,
+    /// Add a Server-Timing header with each handler's duration.
+    #[arg(long, env = "POLLSERVE_SERVER_TIMING")]
+    pub server_timing: bool,
+    /// Allow this CORS origin (repeatable, or comma-separated; `*` for any). Default: deny all.
+    #[arg(long = "cors-origin", env = "POLLSERVE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// A problem with the command line that clap's own checks cannot see.
@@ -109,6 +122,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Per-connection limits and timeouts.
     pub conn: ConnConfig,
+    /// Switches for the built-in middleware.
+    pub app: AppOptions,
 }
 
 impl Config {
@@ -120,6 +135,7 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS as usize,
             drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
             conn: ConnConfig::default(),
+            app: AppOptions::default(),
         }
     }
 }
@@ -133,10 +149,8 @@ impl Args {
             .ok()
             .and_then(|mut addrs| addrs.next())
             .ok_or_else(|| ConfigError::BadAddress(self.addr.clone()))?;
-        let threads = self
-            .threads
-            .or_else(|| std::thread::available_parallelism().ok())
-            .map_or(1, NonZeroUsize::get);
+        let threads =
+            self.threads.or_else(|| std::thread::available_parallelism().ok()).map_or(1, NonZeroUsize::get);
         Ok(Config {
             addr,
             threads,
@@ -150,6 +164,12 @@ impl Args {
                 idle_timeout: Duration::from_secs(self.idle_timeout),
                 write_timeout: Duration::from_secs(self.write_timeout),
                 linger_timeout: LINGER_TIMEOUT,
+                trace: self.trace,
+            },
+            app: AppOptions {
+                cors_origins: self.cors_origins,
+                access_log: self.access_log,
+                server_timing: self.server_timing,
             },
         })
     }
@@ -161,10 +181,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_documentation() {
-        let config = Args::try_parse_from(["pollserve"])
-            .unwrap()
-            .into_config()
-            .unwrap();
+        let config = Args::try_parse_from(["pollserve"]).unwrap().into_config().unwrap();
         assert_eq!(config.addr, "127.0.0.1:8000".parse().unwrap());
         assert!(config.threads >= 1);
         assert_eq!(config.conn.max_body, 1024 * 1024);
@@ -175,15 +192,7 @@ mod tests {
 
     #[test]
     fn flags_override_defaults() {
-        let args = [
-            "pollserve",
-            "--addr",
-            "localhost:0",
-            "--threads",
-            "3",
-            "--max-body",
-            "10",
-        ];
+        let args = ["pollserve", "--addr", "localhost:0", "--threads", "3", "--max-body", "10"];
         let config = Args::try_parse_from(args).unwrap().into_config().unwrap();
         assert_eq!(config.addr.port(), 0);
         assert_eq!(config.threads, 3);

@@ -23,7 +23,8 @@ fn main() -> ExitCode {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
     }
     let threads = config.threads;
-    let server = match Server::bind(config, App::new()) {
+    let app = App::builtin(&config.app);
+    let server = match Server::bind(config, app) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("pollserve: cannot listen: {e}");

@@ -14,34 +14,17 @@ fn check(raw: &[u8], status: u16, closes: bool) {
     let mut client = server.connect();
     client.send(raw);
     let response = client.read_response();
-    assert_eq!(
-        response.status,
-        status,
-        "for {:?}: {}",
-        String::from_utf8_lossy(raw),
-        response.text()
-    );
+    assert_eq!(response.status, status, "for {:?}: {}", String::from_utf8_lossy(raw), response.text());
     if status >= 400 {
         assert_eq!(response.header("Content-Type"), Some("application/json"));
-        assert!(
-            response
-                .text()
-                .starts_with(&format!(r#"{{"error":{{"status":{status},"#))
-        );
+        assert!(response.text().starts_with(&format!(r#"{{"error":{{"status":{status},"#)));
     }
     if closes {
         assert_eq!(response.header("Connection"), Some("close"));
-        assert!(
-            client.is_closed_by_server(),
-            "connection left open after {status}"
-        );
+        assert!(client.is_closed_by_server(), "connection left open after {status}");
     }
     let mut normal = server.connect();
-    assert_eq!(
-        normal.request(GET).status,
-        200,
-        "a normal client is still served"
-    );
+    assert_eq!(normal.request(GET).status, 200, "a normal client is still served");
 }
 
 macro_rules! hostile {
@@ -130,20 +113,14 @@ fn request_line_over_the_limit_gets_414() {
 
 #[test]
 fn header_block_over_the_limit_gets_431() {
-    let raw = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(17 * 1024)
-    );
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(17 * 1024));
     check(raw.as_bytes(), 431, CLOSES);
 }
 
 #[test]
 fn header_block_over_a_configured_limit_gets_431() {
     let server = TestServer::start(&["--max-header-bytes", "1024"]);
-    let raw = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(1100)
-    );
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1100));
     let mut client = server.connect();
     assert_eq!(client.request(raw.as_bytes()).status, 431);
     assert_eq!(server.connect().request(GET).status, 200);
@@ -152,19 +129,14 @@ fn header_block_over_a_configured_limit_gets_431() {
 #[test]
 fn too_many_header_fields_gets_431() {
     let fields: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
-    check(
-        format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n").as_bytes(),
-        431,
-        CLOSES,
-    );
+    check(format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n").as_bytes(), 431, CLOSES);
 }
 
 #[test]
 fn body_over_a_configured_limit_gets_413_without_100_continue() {
     let server = TestServer::start(&["--max-body", "10"]);
     let mut client = server.connect();
-    client
-        .send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+    client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n");
     let response = client.read_response();
     assert_eq!(response.status, 413, "no 100 Continue first");
     assert!(client.is_closed_by_server());
@@ -180,10 +152,7 @@ fn smuggled_request_after_conflicting_framing_is_never_processed() {
           0\r\n\r\nGET /json HTTP/1.1\r\nHost: x\r\n\r\n",
     );
     assert_eq!(client.read_response().status, 400);
-    assert!(
-        client.is_closed_by_server(),
-        "the smuggled GET /json got no answer"
-    );
+    assert!(client.is_closed_by_server(), "the smuggled GET /json got no answer");
 }
 
 #[test]
@@ -199,12 +168,10 @@ fn chunked_trailers_are_discarded_and_the_connection_stays_usable() {
 fn connection_close_means_nothing_after_is_processed() {
     let server = TestServer::start(&[]);
     let mut client = server.connect();
-    client.send(b"GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    client
+        .send(b"GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
     let response = client.read_response();
-    assert_eq!(
-        (response.status, response.header("Connection")),
-        (200, Some("close"))
-    );
+    assert_eq!((response.status, response.header("Connection")), (200, Some("close")));
     assert!(client.is_closed_by_server());
 }
 
@@ -214,10 +181,7 @@ fn incomplete_head_times_out_with_408() {
     let mut client = server.connect();
     client.send(b"GET / HTTP/1.1\r\nHost: x\r\n");
     let response = client.read_response();
-    assert_eq!(
-        (response.status, response.header("Connection")),
-        (408, Some("close"))
-    );
+    assert_eq!((response.status, response.header("Connection")), (408, Some("close")));
     assert!(client.is_closed_by_server());
 }
 
@@ -235,10 +199,7 @@ fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let server = TestServer::start(&["--idle-timeout", "1"]);
     let mut client = server.connect();
     assert_eq!(client.request(GET).status, 200);
-    assert!(
-        client.is_closed_by_server(),
-        "closed without another response"
-    );
+    assert!(client.is_closed_by_server(), "closed without another response");
 }
 
 #[test]
@@ -250,10 +211,7 @@ fn connections_over_the_limit_get_503() {
     assert_eq!(second.request(GET).status, 200);
     let mut third = server.connect();
     let response = third.read_response();
-    assert_eq!(
-        (response.status, response.header("Retry-After")),
-        (503, Some("1"))
-    );
+    assert_eq!((response.status, response.header("Retry-After")), (503, Some("1")));
     drop(first);
     // The slot frees once the server sees the close; a later client gets in.
     let deadline = std::time::Instant::now() + support::IO_TIMEOUT;

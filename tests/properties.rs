@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use pollserve::app::App;
 use pollserve::http::date::CachedDate;
 use pollserve::server::buffers::BufferPool;
-use pollserve::server::conn::{Conn, ConnConfig, Ctx};
+use pollserve::server::conn::{Conn, ConnConfig, Ctx, Identity};
 use pollserve::server::memory::MemoryStream;
 
 /// Requests a well-behaved client may pipeline, with every framing pollserve supports.
@@ -31,13 +31,13 @@ const REQUESTS: &[&[u8]] = &[
 /// Feeds `chunks` one wakeup each and returns everything written, with `100 Continue` interim
 /// responses removed (whether one is needed depends on whether the body came with the head).
 fn run(chunks: &[Vec<u8>]) -> Vec<u8> {
-    let app = App::new();
+    let app = App::endpoints();
     let config = ConnConfig::default();
     let mut date = CachedDate::new();
     date.refresh(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let (mut scratch, mut buffers) = (Vec::new(), BufferPool::new());
+    let mut buffers = BufferPool::new();
     let now = Instant::now();
-    let mut conn = Conn::new(MemoryStream::new(), &config, now);
+    let mut conn = Conn::new(MemoryStream::new(), Identity::default(), &config, now);
     for chunk in chunks {
         conn.stream_mut().push(chunk);
         let mut ctx = Ctx {
@@ -46,8 +46,9 @@ fn run(chunks: &[Vec<u8>]) -> Vec<u8> {
             date: &date,
             now,
             draining: false,
-            scratch: &mut scratch,
+
             buffers: &mut buffers,
+            defer: None,
         };
         conn.on_ready(&mut ctx);
     }

@@ -14,10 +14,7 @@ const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 /// Raises this test process's open-file soft limit to its hard limit.
 fn allow_many_descriptors(needed: u64) {
     let raised = rlimit::increase_nofile_limit(u64::MAX).expect("raise RLIMIT_NOFILE");
-    assert!(
-        raised >= needed,
-        "open-file limit {raised} is below the {needed} this test needs"
-    );
+    assert!(raised >= needed, "open-file limit {raised} is below the {needed} this test needs");
 }
 
 #[test]
@@ -65,13 +62,8 @@ fn ten_thousand_idle_keep_alive_connections_cost_little_memory() {
     }
     let after = rss_kib(pid);
     let per_connection = (after.saturating_sub(before) * 1024) as f64 / IDLE as f64;
-    eprintln!(
-        "RSS {before} KiB -> {after} KiB with {IDLE} idle connections: {per_connection:.0} bytes each"
-    );
-    assert!(
-        per_connection <= 1024.0,
-        "{per_connection:.0} bytes per idle connection"
-    );
+    eprintln!("RSS {before} KiB -> {after} KiB with {IDLE} idle connections: {per_connection:.0} bytes each");
+    assert!(per_connection <= 1024.0, "{per_connection:.0} bytes per idle connection");
     // Others are still served while they all sit idle, and the idle ones still work.
     assert_eq!(server.connect().request(GET).status, 200);
     assert_eq!(idle[IDLE / 2].request(GET).status, 200);
@@ -98,10 +90,7 @@ fn a_client_that_never_reads_gets_back_pressure_then_the_write_timeout() {
     // Meanwhile the same worker serves others.
     assert_eq!(server.connect().request(GET).status, 200);
     let during = rss_kib(pid);
-    assert!(
-        during < before + 8 * 1024,
-        "RSS grew from {before} KiB to {during} KiB"
-    );
+    assert!(during < before + 8 * 1024, "RSS grew from {before} KiB to {during} KiB");
     sender.join().unwrap();
     // The server closed the connection: reading what it had sent ends in EOF or a reset.
     let mut sink = vec![0u8; 1 << 16];

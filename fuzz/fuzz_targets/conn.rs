@@ -8,20 +8,20 @@ use libfuzzer_sys::fuzz_target;
 use pollserve::app::App;
 use pollserve::http::date::CachedDate;
 use pollserve::server::buffers::BufferPool;
-use pollserve::server::conn::{Conn, ConnConfig, Ctx};
+use pollserve::server::conn::{Conn, ConnConfig, Ctx, Identity};
 use pollserve::server::memory::MemoryStream;
 
 fn run(chunks: &[&[u8]]) -> Vec<u8> {
-    let app = App::new();
+    let app = App::endpoints();
     let config = ConnConfig { max_head_bytes: 1024, max_body: 4096, ..ConnConfig::default() };
     let mut date = CachedDate::new();
     date.refresh(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let (mut scratch, mut buffers) = (Vec::new(), BufferPool::new());
+    let mut buffers = BufferPool::new();
     let now = Instant::now();
-    let mut conn = Conn::new(MemoryStream::new(), &config, now);
+    let mut conn = Conn::new(MemoryStream::new(), Identity::default(), &config, now);
     for chunk in chunks {
         conn.stream_mut().push(chunk);
-        let mut ctx = Ctx { app: &app, config: &config, date: &date, now, draining: false, scratch: &mut scratch, buffers: &mut buffers };
+        let mut ctx = Ctx { app: &app, config: &config, date: &date, now, draining: false, buffers: &mut buffers, defer: None };
         conn.on_ready(&mut ctx);
     }
     let written = std::mem::take(&mut conn.stream_mut().written);

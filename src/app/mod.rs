@@ -1,171 +1,336 @@
-//! What pollserve answers: the built-in endpoints, and the [`Responder`] handlers write with.
+//! Building an API on the event loop: routes, handlers, middleware.
 //!
-//! | route        | answer                                                             |
-//! |--------------|--------------------------------------------------------------------|
-//! | `GET /`      | the blog post's 52-byte JSON, precomputed at start-up              |
-//! | `GET /json`  | TechEmpower's JSON test, serialized per request as their rules ask |
-//! | `GET /plaintext` | `Hello, World!` as `text/plain`, precomputed                   |
+//! ```no_run
+//! use pollserve::app::{App, Context, Reply, Request, Response};
+//! use pollserve::http::status::StatusCode;
 //!
-//! `HEAD` is answered wherever `GET` is. A known path with another method gets 405 and `Allow`;
-//! an unknown path 404 (or 501 for a method pollserve does not know at all).
+//! fn show(request: &Request<'_>, _: &mut Context<'_>) -> Reply {
+//!     let id: u64 = match request.param_as("id") {
+//!         Ok(id) => id,
+//!         Err(error) => return error.into(),
+//!     };
+//!     Response::json(StatusCode::OK, &serde_json::json!({ "id": id })).into()
+//! }
+//!
+//! let app = App::new().get("/items/{id}", show);
+//! ```
+//!
+//! - [`router`]: method + path pattern → handler (a trie; `{name}`, `{*rest}`).
+//! - [`request`]: the [`Request`] view handlers get, borrowed from the connection's buffer.
+//! - [`response`]: [`Response`] and [`HttpError`], and their encoding.
+//! - [`middleware`]: the chain around handlers, and the built-in middleware.
+//! - [`defer`]: answering later from another thread.
+//! - [`query`]: strict percent-decoding of paths and queries.
+//! - [`handlers`]: pollserve's own endpoints, defined with this same API.
 
-use serde::Serialize;
+pub mod defer;
+pub mod handlers;
+pub mod middleware;
+pub mod query;
+pub mod request;
+pub mod response;
+pub mod router;
 
-use crate::http::date::CachedDate;
-use crate::http::request::{Method, Request};
-use crate::http::response::{self, Persistence, Precomputed};
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use defer::{Completer, Deferred};
+pub use middleware::{Exchange, Middleware};
+pub use request::Request;
+pub use response::{Body, HeaderValue, HttpError, Response};
+pub use router::RouteError;
+
+use crate::http::request::{self as http, Method};
 use crate::http::status::StatusCode;
+use defer::DeferTarget;
+use handlers::{builtin, echo, learn};
+use router::{Params, Router};
 
-/// The body of `GET /`, byte for byte what the blog post's Python server sent.
-pub const HELLO_BODY: &[u8] = br#"{"message": "Hello bro, this is your HTTP response"}"#;
-
-/// The body of `GET /plaintext`.
-pub const PLAINTEXT_BODY: &[u8] = b"Hello, World!";
-
-/// The `Allow` value for the built-in read-only resources.
-const GET_HEAD: &[u8] = b"GET, HEAD";
-
-/// Writes one response into a connection's output buffer, with the connection's choices
-/// (persistence, HEAD) already applied. Handlers receive one per request and consume it.
-pub struct Responder<'a> {
-    out: &'a mut Vec<u8>,
-    date: &'a CachedDate,
-    persistence: Persistence,
-    head_only: bool,
-    /// Reusable per-worker space for serializing bodies without allocating.
-    scratch: &'a mut Vec<u8>,
+/// What a handler returns: a response now, or the promise of one later.
+// A Response is large on purpose (headers inline, so the hot path does not allocate); boxing it
+// would cost the allocation this avoids.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Reply {
+    /// The response.
+    Now(Response),
+    /// The handler called [`Context::defer`]; its [`Completer`] will deliver the response.
+    Later(Deferred),
 }
 
-impl<'a> Responder<'a> {
-    /// A responder appending to `out`.
-    pub fn new(
-        out: &'a mut Vec<u8>,
-        date: &'a CachedDate,
-        persistence: Persistence,
-        head_only: bool,
-        scratch: &'a mut Vec<u8>,
-    ) -> Self {
-        Responder {
-            out,
-            date,
-            persistence,
-            head_only,
-            scratch,
-        }
-    }
-
-    /// Sends a response built at start-up.
-    pub fn precomputed(self, response: &Precomputed) {
-        response.write(self.out, self.date, self.persistence, self.head_only);
-    }
-
-    /// Sends `value` serialized as JSON with this status.
-    pub fn json<T: Serialize>(self, status: StatusCode, value: &T) {
-        self.scratch.clear();
-        if serde_json::to_writer(&mut *self.scratch, value).is_err() {
-            return self.error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "response serialization failed",
-                &[],
-            );
-        }
-        let head = response::Head {
-            status,
-            content_type: "application/json",
-            headers: &[],
-        };
-        response::write(
-            self.out,
-            self.date,
-            self.persistence,
-            head,
-            self.scratch,
-            self.head_only,
-        );
-    }
-
-    /// Sends an error with the standard JSON body and any extra headers (such as `Allow`).
-    pub fn error(self, status: StatusCode, message: &str, headers: &[(&str, &[u8])]) {
-        response::write_error(
-            self.out,
-            self.date,
-            self.persistence,
-            status,
-            message,
-            headers,
-            self.head_only,
-        );
+impl From<Response> for Reply {
+    fn from(response: Response) -> Reply {
+        Reply::Now(response)
     }
 }
 
-/// The built-in endpoints.
-#[derive(Debug, Clone)]
+impl From<HttpError> for Reply {
+    fn from(error: HttpError) -> Reply {
+        Reply::Now(error.into())
+    }
+}
+
+impl From<Deferred> for Reply {
+    fn from(deferred: Deferred) -> Reply {
+        Reply::Later(deferred)
+    }
+}
+
+impl<T: Into<Reply>, E: Into<Reply>> From<Result<T, E>> for Reply {
+    fn from(result: Result<T, E>) -> Reply {
+        result.map_or_else(Into::into, Into::into)
+    }
+}
+
+/// A request handler.
+pub type Handler = Arc<dyn Fn(&Request<'_>, &mut Context<'_>) -> Reply + Send + Sync>;
+
+/// What a handler can do besides reading its request.
+pub struct Context<'a> {
+    defer: Option<(&'a DeferTarget, usize, u64)>,
+    deferred: bool,
+    exchange: &'a Exchange,
+}
+
+impl Context<'_> {
+    /// Defers the response: returns the marker to return from the handler and the
+    /// [`Completer`] to answer with from another thread. 503 where the server cannot defer.
+    pub fn defer(&mut self) -> Result<(Deferred, Completer), HttpError> {
+        let (target, key, id) = self.defer.ok_or_else(|| {
+            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "deferred responses are unavailable here")
+        })?;
+        self.deferred = true;
+        Ok(target.completer(key, id))
+    }
+
+    /// The request id, when the request-id middleware runs.
+    pub fn request_id(&self) -> Option<&HeaderValue> {
+        self.exchange.request_id.as_ref()
+    }
+}
+
+/// Switches for the built-in middleware.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// Origins allowed by CORS (`*` for any); empty denies every cross-origin request.
+    pub cors_origins: Vec<String>,
+    /// Log one line per request to standard output.
+    pub access_log: bool,
+    /// Add a `Server-Timing` header with the handler's duration.
+    pub server_timing: bool,
+}
+
+/// Where the connection is, for one call to [`App::handle`].
+pub struct HandleEnv<'a> {
+    /// The loop's clock.
+    pub now: Instant,
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
+    /// Where deferred responses go, and the connection's (slot, id).
+    pub defer: Option<(&'a DeferTarget, usize, u64)>,
+}
+
+/// What [`App::handle`] decided.
+#[allow(clippy::large_enum_variant)] // as for Reply: an inline Response avoids an allocation
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this response (the middleware chain has run).
+    Respond(Response),
+    /// The handler deferred; give the response and this exchange to [`App::finish`] when its
+    /// completion arrives.
+    Deferred(Box<Exchange>),
+}
+
+/// Routes, handlers and the middleware chain.
+#[derive(Default)]
 pub struct App {
-    hello: Precomputed,
-    plaintext: Precomputed,
+    router: Router<Handler>,
+    middleware: Vec<Arc<dyn Middleware>>,
+    errors: Vec<RouteError>,
 }
 
-/// The message of TechEmpower's JSON test.
-#[derive(Serialize)]
-struct Message {
-    message: &'static str,
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("middleware", &self.middleware.len())
+            .field("errors", &self.errors)
+            .finish()
+    }
 }
 
-/// Which built-in resource a path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    Hello,
-    Json,
-    Plaintext,
-}
+/// The `Allow` value for `OPTIONS *`: everything pollserve can route.
+const SERVER_ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
 
 impl App {
-    /// Builds the app, precomputing the hot responses.
+    /// An app with no routes and no middleware.
     pub fn new() -> App {
-        App {
-            hello: Precomputed::new(StatusCode::OK, "application/json", HELLO_BODY),
-            plaintext: Precomputed::new(StatusCode::OK, "text/plain", PLAINTEXT_BODY),
-        }
+        App::default()
     }
 
-    /// Answers one request.
-    pub fn respond(&self, request: &Request<'_>, responder: Responder<'_>) {
-        let endpoint = match request.head.path {
-            "/" => Endpoint::Hello,
-            "/json" => Endpoint::Json,
-            "/plaintext" => Endpoint::Plaintext,
-            _ => return not_found(request.head.method, responder),
+    /// pollserve's own endpoints and default middleware (request id, CORS; timing and the
+    /// access log when switched on).
+    pub fn builtin(options: &AppOptions) -> App {
+        let mut app = App::endpoints();
+        if options.access_log {
+            app = app.with(middleware::AccessLog);
+        }
+        app =
+            app.with(middleware::RequestId::new()).with(middleware::Cors::new(options.cors_origins.clone()));
+        if options.server_timing {
+            app = app.with(middleware::Timing);
+        }
+        app
+    }
+
+    /// pollserve's own endpoints without any middleware (deterministic output, for tests).
+    pub fn endpoints() -> App {
+        let mut app = App::new()
+            .get("/", builtin::hello)
+            .get("/json", builtin::json)
+            .get("/plaintext", builtin::plaintext)
+            .get("/hello/{name}", learn::hello_name)
+            .get("/status/{code}", learn::status);
+        for method in [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete] {
+            app = app.route(method, "/echo", echo::echo);
+        }
+        app
+    }
+
+    /// Adds a route. Conflicts are kept and reported by [`App::check`] (and so when the server
+    /// starts).
+    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> App
+    where
+        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        let handler: Handler = Arc::new(move |request, context| handler(request, context).into());
+        if let Err(error) = self.router.insert(method, pattern, handler) {
+            self.errors.push(error);
+        }
+        self
+    }
+
+    /// Adds a GET route (HEAD is served from it).
+    pub fn get<F, R>(self, pattern: &str, handler: F) -> App
+    where
+        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        self.route(Method::Get, pattern, handler)
+    }
+
+    /// Adds a POST route.
+    pub fn post<F, R>(self, pattern: &str, handler: F) -> App
+    where
+        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        self.route(Method::Post, pattern, handler)
+    }
+
+    /// Adds a PUT route.
+    pub fn put<F, R>(self, pattern: &str, handler: F) -> App
+    where
+        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        self.route(Method::Put, pattern, handler)
+    }
+
+    /// Adds a PATCH route.
+    pub fn patch<F, R>(self, pattern: &str, handler: F) -> App
+    where
+        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        self.route(Method::Patch, pattern, handler)
+    }
+
+    /// Adds a DELETE route.
+    pub fn delete<F, R>(self, pattern: &str, handler: F) -> App
+    where
+        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        self.route(Method::Delete, pattern, handler)
+    }
+
+    /// Appends a middleware to the chain (its `before` runs after those added earlier).
+    pub fn with(mut self, middleware: impl Middleware) -> App {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// The first route error, if any route could not be added.
+    pub fn check(&self) -> Result<(), RouteError> {
+        self.errors.first().map_or(Ok(()), |error| Err(error.clone()))
+    }
+
+    /// Routes one request, runs the middleware and the handler.
+    pub fn handle(&self, request: &http::Request<'_>, env: &mut HandleEnv<'_>) -> Outcome {
+        let method = request.head.method;
+        let mut exchange = Exchange::new(env.now, method);
+        let segments =
+            if request.head.path == "*" { None } else { Some(query::decode_path(request.head.path)) };
+        let found = match &segments {
+            Some(Ok(segments)) => self.router.find(segments),
+            _ => None,
         };
-        if !matches!(request.head.method, Method::Get | Method::Head) {
-            return responder.error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed",
-                &[("Allow", GET_HEAD)],
-            );
-        }
-        match endpoint {
-            Endpoint::Hello => responder.precomputed(&self.hello),
-            Endpoint::Json => responder.json(
-                StatusCode::OK,
-                &Message {
-                    message: "Hello, World!",
-                },
+        let (params, target): (Params<'_>, Result<&Handler, Response>) = match (&segments, found) {
+            (Some(Err(error)), _) => (Params::new(), Err(error.clone().into())),
+            (None, _) if method == Method::Options => {
+                (Params::new(), Err(Response::no_content().with_header("Allow", SERVER_ALLOW)))
+            }
+            (_, Some((endpoint, params))) => {
+                let target = match endpoint.get(method) {
+                    Some(handler) => Ok(handler),
+                    None => Err(not_allowed(method, endpoint.allow())),
+                };
+                (params, target)
+            }
+            _ if method == Method::Other => (
+                Params::new(),
+                Err(HttpError::new(StatusCode::NOT_IMPLEMENTED, "method not implemented").into()),
             ),
-            Endpoint::Plaintext => responder.precomputed(&self.plaintext),
+            _ => (Params::new(), Err(HttpError::not_found("not found").into())),
+        };
+        let view = Request::new(request, params, env.peer);
+        let early = self.middleware.iter().find_map(|m| m.before(&view, &mut exchange));
+        let (reply, deferred) = match (early, target) {
+            (Some(response), _) | (None, Err(response)) => (Reply::Now(response), false),
+            (None, Ok(handler)) => {
+                let mut context = Context { defer: env.defer, deferred: false, exchange: &exchange };
+                let result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
+                let deferred = context.deferred;
+                let reply =
+                    result.unwrap_or_else(|_| Reply::Now(HttpError::internal("the handler panicked").into()));
+                (reply, deferred)
+            }
+        };
+        match reply {
+            // Once a handler deferred, its Completer answers (a panic drops it: 500).
+            _ if deferred => Outcome::Deferred(Box::new(exchange)),
+            Reply::Now(response) => Outcome::Respond(self.finish(&exchange, response)),
+            Reply::Later(_) => Outcome::Deferred(Box::new(exchange)),
         }
     }
-}
 
-impl Default for App {
-    fn default() -> Self {
-        App::new()
+    /// Runs the `after` half of the middleware chain on a response.
+    pub fn finish(&self, exchange: &Exchange, mut response: Response) -> Response {
+        for middleware in self.middleware.iter().rev() {
+            middleware.after(exchange, &mut response);
+        }
+        response
     }
 }
 
-fn not_found(method: Method, responder: Responder<'_>) {
-    if method == Method::Other {
-        responder.error(StatusCode::NOT_IMPLEMENTED, "method not implemented", &[]);
-    } else {
-        responder.error(StatusCode::NOT_FOUND, "not found", &[]);
+/// 405 with `Allow`; OPTIONS on a known path is answered with the same list and 204.
+fn not_allowed(method: Method, allow: &str) -> Response {
+    let allow = HeaderValue::try_from_bytes(allow.as_bytes()).unwrap_or(SERVER_ALLOW);
+    if method == Method::Options {
+        return Response::no_content().with_header("Allow", allow);
     }
+    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").with_header("Allow", allow).into()
 }

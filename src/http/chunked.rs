@@ -155,10 +155,7 @@ impl ChunkedDecoder {
             self.read += 1;
             self.step = self.next_step(byte)?;
             if self.step == Step::Done {
-                return Ok(Progress::Done {
-                    consumed: self.read,
-                    body_len: self.written,
-                });
+                return Ok(Progress::Done { consumed: self.read, body_len: self.written });
             }
         }
         Ok(Progress::NeedMore)
@@ -172,11 +169,7 @@ impl ChunkedDecoder {
         self.read += n;
         self.written += n;
         let left = left - n as u64;
-        self.step = if left == 0 {
-            Step::DataCr
-        } else {
-            Step::Data { left }
-        };
+        self.step = if left == 0 { Step::DataCr } else { Step::Data { left } };
     }
 
     /// The grammar: given the current step and one byte, the next step.
@@ -232,9 +225,7 @@ impl ChunkedDecoder {
             (Step::TrailerLine, b'\r') => Step::TrailerLf,
             (Step::TrailerLineStart | Step::TrailerLine, _) => {
                 self.trailer_len += 1;
-                if self.trailer_len > MAX_TRAILER_BYTES
-                    || (byte.is_ascii_control() && byte != b'\t')
-                {
+                if self.trailer_len > MAX_TRAILER_BYTES || (byte.is_ascii_control() && byte != b'\t') {
                     return Err(ChunkError::BadTrailer);
                 }
                 Step::TrailerLine
@@ -270,10 +261,7 @@ mod tests {
             (b"005\r\nhello\r\n0\r\n\r\n", b"hello"),
             (b"5;name=value\r\nhello\r\n0;x\r\n\r\n", b"hello"),
             (b"5 ;ext\r\nhello\r\n0\r\n\r\n", b"hello"),
-            (
-                b"5\r\nhello\r\n0\r\nTrailer: yes\r\nOther: 1\r\n\r\n",
-                b"hello",
-            ),
+            (b"5\r\nhello\r\n0\r\nTrailer: yes\r\nOther: 1\r\n\r\n", b"hello"),
         ];
         for (encoded, body) in cases {
             let (decoded, consumed) = decode_whole(encoded).unwrap();
@@ -313,12 +301,7 @@ mod tests {
         for (encoded, expected) in cases {
             let mut buf = encoded.to_vec();
             let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
-            assert_eq!(
-                got,
-                Err(*expected),
-                "{:?}",
-                String::from_utf8_lossy(encoded)
-            );
+            assert_eq!(got, Err(*expected), "{:?}", String::from_utf8_lossy(encoded));
         }
     }
 
@@ -326,28 +309,16 @@ mod tests {
     fn bounds_extensions_trailers_and_body_size() {
         let mut long_ext = b"1;".to_vec();
         long_ext.extend(std::iter::repeat_n(b'x', MAX_EXTENSION_BYTES + 1));
-        assert_eq!(
-            ChunkedDecoder::new(10).decode(&mut long_ext),
-            Err(ChunkError::BadExtension)
-        );
+        assert_eq!(ChunkedDecoder::new(10).decode(&mut long_ext), Err(ChunkError::BadExtension));
 
         let mut long_trailer = b"0\r\n".to_vec();
         long_trailer.extend(std::iter::repeat_n(b'x', MAX_TRAILER_BYTES + 1));
-        assert_eq!(
-            ChunkedDecoder::new(10).decode(&mut long_trailer),
-            Err(ChunkError::BadTrailer)
-        );
+        assert_eq!(ChunkedDecoder::new(10).decode(&mut long_trailer), Err(ChunkError::BadTrailer));
 
         let mut big = b"6\r\nabcdef\r\n".to_vec();
-        assert_eq!(
-            ChunkedDecoder::new(5).decode(&mut big),
-            Err(ChunkError::TooLarge)
-        );
+        assert_eq!(ChunkedDecoder::new(5).decode(&mut big), Err(ChunkError::TooLarge));
         let mut split = b"3\r\nabc\r\n3\r\ndef\r\n".to_vec();
-        assert_eq!(
-            ChunkedDecoder::new(5).decode(&mut split),
-            Err(ChunkError::TooLarge)
-        );
+        assert_eq!(ChunkedDecoder::new(5).decode(&mut split), Err(ChunkError::TooLarge));
     }
 
     #[test]
@@ -360,9 +331,7 @@ mod tests {
         buf.copy_within(from.., to);
         buf.truncate(buf.len() - (from - to));
         buf.extend_from_slice(&encoded[14..]);
-        let Ok(Progress::Done { body_len, .. }) = decoder.decode(&mut buf) else {
-            panic!()
-        };
+        let Ok(Progress::Done { body_len, .. }) = decoder.decode(&mut buf) else { panic!() };
         assert_eq!(&buf[..body_len], b"abc");
     }
 

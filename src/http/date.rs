@@ -23,10 +23,7 @@ pub struct CachedDate {
 impl CachedDate {
     /// A cache already holding the current time.
     pub fn new() -> Self {
-        let mut date = CachedDate {
-            bytes: [b' '; DATE_LEN],
-            second: u64::MAX,
-        };
+        let mut date = CachedDate { bytes: [b' '; DATE_LEN], second: u64::MAX };
         date.refresh(SystemTime::now());
         date
     }
@@ -38,8 +35,7 @@ impl CachedDate {
         if second == self.second {
             return false;
         }
-        let formatted =
-            httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(second));
+        let formatted = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(second));
         // httpdate always yields an IMF-fixdate, which is 29 bytes for years 1000..=9999.
         if formatted.len() == DATE_LEN {
             self.bytes.copy_from_slice(formatted.as_bytes());

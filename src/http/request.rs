@@ -136,8 +136,7 @@ pub fn parse_head<'a>(
         Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(e) => return Err(RequestError::Malformed(malformed_message(e))),
     };
-    let (Some(method_token), Some(target), Some(minor)) =
-        (request.method, request.path, request.version)
+    let (Some(method_token), Some(target), Some(minor)) = (request.method, request.path, request.version)
     else {
         return Err(RequestError::Malformed("incomplete request line"));
     };
@@ -147,11 +146,7 @@ pub fn parse_head<'a>(
     if len > max_head_bytes {
         return Err(RequestError::HeadersTooLarge);
     }
-    let version = if minor == 0 {
-        Version::Http10
-    } else {
-        Version::Http11
-    };
+    let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
     let method = Method::from_token(method_token);
     let (path, query) = split_target(method, target)?;
     let headers: &'a [Header<'a>] = request.headers;
@@ -194,9 +189,7 @@ fn version_error(buf: &[u8]) -> RequestError {
         {
             RequestError::UnsupportedVersion
         }
-        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
-            RequestError::UnsupportedVersion
-        }
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => RequestError::UnsupportedVersion,
         _ => RequestError::Malformed("invalid HTTP version"),
     }
 }
@@ -365,10 +358,7 @@ impl Codings {
 
 /// The non-empty elements of a comma-separated header list, trimmed of whitespace.
 fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|e| !e.is_empty())
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|e| !e.is_empty())
 }
 
 /// `Host = uri-host [ ":" port ]`: a reg-name, IPv4 or bracketed IP literal, optional port.
@@ -381,14 +371,10 @@ fn is_valid_host(value: &[u8]) -> bool {
     let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
     let host_ok = if let Some(literal) = host.strip_prefix(b"[") {
         literal.strip_suffix(b"]").is_some_and(|ip| {
-            !ip.is_empty()
-                && ip
-                    .iter()
-                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            !ip.is_empty() && ip.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         })
     } else {
-        host.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
+        host.iter().all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
     };
     port_ok && host_ok
 }
@@ -405,11 +391,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.head
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        self.head.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 }
 
@@ -425,15 +407,7 @@ mod tests {
     fn parse(raw: &[u8]) -> Result<Option<Summary>, RequestError> {
         let mut slots = header_slots();
         let head = parse_head(raw, &mut slots, LIMIT)?;
-        Ok(head.map(|h| {
-            (
-                h.method,
-                h.path.to_owned(),
-                h.query.map(str::to_owned),
-                h.framing,
-                h.keep_alive,
-            )
-        }))
+        Ok(head.map(|h| (h.method, h.path.to_owned(), h.query.map(str::to_owned), h.framing, h.keep_alive)))
     }
 
     fn status(raw: &[u8]) -> u16 {
@@ -445,19 +419,8 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_get() {
-        let got = parse(b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            got,
-            (
-                Method::Get,
-                "/a/b".into(),
-                Some("x=1".into()),
-                Framing::Empty,
-                true
-            )
-        );
+        let got = parse(b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+        assert_eq!(got, (Method::Get, "/a/b".into(), Some("x=1".into()), Framing::Empty, true));
     }
 
     #[test]
@@ -470,17 +433,12 @@ mod tests {
 
     #[test]
     fn absolute_and_asterisk_forms() {
-        let abs = parse(b"GET http://example.com/x?y HTTP/1.1\r\nHost: example.com\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let abs =
+            parse(b"GET http://example.com/x?y HTTP/1.1\r\nHost: example.com\r\n\r\n").unwrap().unwrap();
         assert_eq!((abs.1.as_str(), abs.2.as_deref()), ("/x", Some("y")));
-        let bare = parse(b"GET HTTP://example.com HTTP/1.1\r\nHost: e\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let bare = parse(b"GET HTTP://example.com HTTP/1.1\r\nHost: e\r\n\r\n").unwrap().unwrap();
         assert_eq!(bare.1, "/");
-        let star = parse(b"OPTIONS * HTTP/1.1\r\nHost: e\r\n\r\n")
-            .unwrap()
-            .unwrap();
+        let star = parse(b"OPTIONS * HTTP/1.1\r\nHost: e\r\n\r\n").unwrap().unwrap();
         assert_eq!(star.1, "*");
         assert_eq!(status(b"GET * HTTP/1.1\r\nHost: e\r\n\r\n"), 400);
         assert_eq!(status(b"GET foo HTTP/1.1\r\nHost: e\r\n\r\n"), 400);
@@ -490,12 +448,8 @@ mod tests {
     fn persistence_follows_version_and_connection() {
         let keep = |raw: &[u8]| parse(raw).unwrap().unwrap().4;
         assert!(keep(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
-        assert!(!keep(
-            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
-        ));
-        assert!(!keep(
-            b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, Close\r\n\r\n"
-        ));
+        assert!(!keep(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+        assert!(!keep(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, Close\r\n\r\n"));
         assert!(!keep(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(keep(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
@@ -503,18 +457,10 @@ mod tests {
     #[test]
     fn framing_rules() {
         let framing = |raw: &[u8]| parse(raw).unwrap().unwrap().3;
+        assert_eq!(framing(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"), Framing::Empty);
+        assert_eq!(framing(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n"), Framing::Length(12));
         assert_eq!(
-            framing(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"),
-            Framing::Empty
-        );
-        assert_eq!(
-            framing(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n"),
-            Framing::Length(12)
-        );
-        assert_eq!(
-            framing(
-                b"POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\nContent-Length: 5\r\n\r\n"
-            ),
+            framing(b"POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 5\r\nContent-Length: 5\r\n\r\n"),
             Framing::Length(5)
         );
         assert_eq!(
@@ -558,22 +504,13 @@ mod tests {
 
     #[test]
     fn size_limits() {
-        let long_line = format!(
-            "GET /{} HTTP/1.1\r\nHost: a\r\n\r\n",
-            "a".repeat(MAX_REQUEST_LINE)
-        );
+        let long_line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(MAX_REQUEST_LINE));
         assert_eq!(status(long_line.as_bytes()), 414);
         assert_eq!(status(&long_line.as_bytes()[..MAX_REQUEST_LINE + 10]), 414);
-        let big_headers = format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-            "a".repeat(LIMIT)
-        );
+        let big_headers = format!("GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n", "a".repeat(LIMIT));
         assert_eq!(status(big_headers.as_bytes()), 431);
         assert_eq!(status(&big_headers.as_bytes()[..LIMIT + 1]), 431);
         let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert_eq!(
-            status(format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()),
-            431
-        );
+        assert_eq!(status(format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n").as_bytes()), 431);
     }
 }

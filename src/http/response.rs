@@ -26,8 +26,8 @@ pub enum Persistence {
 }
 
 impl Persistence {
-    /// The header line (with its leading CRLF) this choice adds after `Date`.
-    fn header_line(self) -> &'static [u8] {
+    /// The header line (with its leading CRLF) this choice adds after the other headers.
+    pub fn header_line(self) -> &'static [u8] {
         match self {
             Persistence::KeepAlive => b"",
             Persistence::KeepAliveHttp10 => b"\r\nConnection: keep-alive",
@@ -36,9 +36,12 @@ impl Persistence {
     }
 }
 
-/// A whole response built once at start-up; only the `Date` and `Connection` headers vary.
+/// A whole response built once at start-up; only the `Date` and `Connection` headers (and any
+/// headers added after `Date`) vary.
 #[derive(Debug, Clone)]
 pub struct Precomputed {
+    /// The status code.
+    status: StatusCode,
     /// Status line and fixed headers, ending with `Date: `.
     before_date: Box<[u8]>,
     /// The empty line that ends the head, then the body.
@@ -58,26 +61,33 @@ impl Precomputed {
         let mut tail = Vec::with_capacity(4 + body.len());
         tail.extend_from_slice(b"\r\n\r\n");
         tail.extend_from_slice(body);
-        Precomputed {
-            before_date: head.into(),
-            after_headers: tail.into(),
-        }
+        Precomputed { status, before_date: head.into(), after_headers: tail.into() }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.after_headers[4..]
+    }
+
+    /// Status line and fixed headers, ending with `Date: `.
+    pub fn before_date(&self) -> &[u8] {
+        &self.before_date
+    }
+
+    /// The end of the head and (unless `head_only`) the body.
+    pub fn after_headers(&self, head_only: bool) -> &[u8] {
+        if head_only { &self.after_headers[..4] } else { &self.after_headers }
     }
 
     /// Appends the response to `out`; `head_only` leaves out the body (for HEAD).
     #[inline]
-    pub fn write(
-        &self,
-        out: &mut Vec<u8>,
-        date: &CachedDate,
-        persistence: Persistence,
-        head_only: bool,
-    ) {
-        let tail = if head_only {
-            &self.after_headers[..4]
-        } else {
-            &self.after_headers[..]
-        };
+    pub fn write(&self, out: &mut Vec<u8>, date: &CachedDate, persistence: Persistence, head_only: bool) {
+        let tail = if head_only { &self.after_headers[..4] } else { &self.after_headers[..] };
         out.extend_from_slice(&self.before_date);
         out.extend_from_slice(date.as_bytes());
         out.extend_from_slice(persistence.header_line());
@@ -116,11 +126,14 @@ pub fn write(
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in head.headers {
-        push_header(out, name, value);
-    }
     out.extend_from_slice(b"Date: ");
     out.extend_from_slice(date.as_bytes());
+    for (name, value) in head.headers {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+    }
     out.extend_from_slice(persistence.header_line());
     out.extend_from_slice(b"\r\n\r\n");
     if !head_only && head.status.allows_body() {
@@ -139,11 +152,7 @@ pub fn write_error(
     head_only: bool,
 ) {
     let body = error_body(status, message);
-    let head = Head {
-        status,
-        content_type: "application/json",
-        headers: extra_headers,
-    };
+    let head = Head { status, content_type: "application/json", headers: extra_headers };
     write(out, date, persistence, head, &body, head_only);
 }
 
@@ -158,12 +167,7 @@ pub fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
         status: u16,
         message: &'a str,
     }
-    let envelope = Envelope {
-        error: Detail {
-            status: status.code(),
-            message,
-        },
-    };
+    let envelope = Envelope { error: Detail { status: status.code(), message } };
     // Serializing a struct of a string and an integer into a Vec cannot fail.
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
@@ -198,19 +202,11 @@ mod tests {
     fn precomputed_matches_the_general_encoder() {
         let body = br#"{"message": "Hello bro, this is your HTTP response"}"#;
         let pre = Precomputed::new(StatusCode::OK, "application/json", body);
-        for persistence in [
-            Persistence::KeepAlive,
-            Persistence::KeepAliveHttp10,
-            Persistence::Close,
-        ] {
+        for persistence in [Persistence::KeepAlive, Persistence::KeepAliveHttp10, Persistence::Close] {
             for head_only in [false, true] {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 pre.write(&mut a, &fixed_date(), persistence, head_only);
-                let head = Head {
-                    status: StatusCode::OK,
-                    content_type: "application/json",
-                    headers: &[],
-                };
+                let head = Head { status: StatusCode::OK, content_type: "application/json", headers: &[] };
                 write(&mut b, &fixed_date(), persistence, head, body, head_only);
                 assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
             }
@@ -237,19 +233,9 @@ mod tests {
     #[test]
     fn bodiless_statuses_get_no_length_or_body() {
         let mut out = Vec::new();
-        let head = Head {
-            status: StatusCode::from_u16(204).unwrap(),
-            content_type: "text/plain",
-            headers: &[],
-        };
-        write(
-            &mut out,
-            &fixed_date(),
-            Persistence::KeepAlive,
-            head,
-            b"ignored",
-            false,
-        );
+        let head =
+            Head { status: StatusCode::from_u16(204).unwrap(), content_type: "text/plain", headers: &[] };
+        write(&mut out, &fixed_date(), Persistence::KeepAlive, head, b"ignored", false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 204 No Content\r\nServer: pollserve\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"

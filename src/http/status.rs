@@ -9,20 +9,36 @@ impl StatusCode {
     pub const CONTINUE: StatusCode = StatusCode(100);
     /// 200 OK
     pub const OK: StatusCode = StatusCode(200);
+    /// 201 Created
+    pub const CREATED: StatusCode = StatusCode(201);
+    /// 204 No Content
+    pub const NO_CONTENT: StatusCode = StatusCode(204);
     /// 400 Bad Request
     pub const BAD_REQUEST: StatusCode = StatusCode(400);
+    /// 401 Unauthorized
+    pub const UNAUTHORIZED: StatusCode = StatusCode(401);
+    /// 403 Forbidden
+    pub const FORBIDDEN: StatusCode = StatusCode(403);
     /// 404 Not Found
     pub const NOT_FOUND: StatusCode = StatusCode(404);
     /// 405 Method Not Allowed
     pub const METHOD_NOT_ALLOWED: StatusCode = StatusCode(405);
     /// 408 Request Timeout
     pub const REQUEST_TIMEOUT: StatusCode = StatusCode(408);
+    /// 409 Conflict
+    pub const CONFLICT: StatusCode = StatusCode(409);
     /// 413 Content Too Large
     pub const CONTENT_TOO_LARGE: StatusCode = StatusCode(413);
     /// 414 URI Too Long
     pub const URI_TOO_LONG: StatusCode = StatusCode(414);
+    /// 415 Unsupported Media Type
+    pub const UNSUPPORTED_MEDIA_TYPE: StatusCode = StatusCode(415);
     /// 417 Expectation Failed
     pub const EXPECTATION_FAILED: StatusCode = StatusCode(417);
+    /// 422 Unprocessable Content
+    pub const UNPROCESSABLE_CONTENT: StatusCode = StatusCode(422);
+    /// 429 Too Many Requests
+    pub const TOO_MANY_REQUESTS: StatusCode = StatusCode(429);
     /// 431 Request Header Fields Too Large
     pub const HEADER_FIELDS_TOO_LARGE: StatusCode = StatusCode(431);
     /// 500 Internal Server Error

@@ -29,9 +29,7 @@ impl BufferPool {
 
     /// A zero-filled read buffer of [`INITIAL_READ_BUFFER`] bytes.
     pub fn take_input(&mut self) -> Vec<u8> {
-        self.inputs
-            .pop()
-            .unwrap_or_else(|| vec![0; INITIAL_READ_BUFFER])
+        self.inputs.pop().unwrap_or_else(|| vec![0; INITIAL_READ_BUFFER])
     }
 
     /// Returns a read buffer; only initial-size ones are kept (grown ones are freed).
@@ -43,16 +41,12 @@ impl BufferPool {
 
     /// An empty output buffer with some capacity.
     pub fn take_output(&mut self) -> Vec<u8> {
-        self.outputs
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(INITIAL_READ_BUFFER))
+        self.outputs.pop().unwrap_or_else(|| Vec::with_capacity(INITIAL_READ_BUFFER))
     }
 
     /// Returns an output buffer (emptied).
     pub fn put_output(&mut self, mut buffer: Vec<u8>) {
-        if buffer.capacity() > 0
-            && buffer.capacity() <= MAX_REUSED_OUTPUT
-            && self.outputs.len() < MAX_SPARES
+        if buffer.capacity() > 0 && buffer.capacity() <= MAX_REUSED_OUTPUT && self.outputs.len() < MAX_SPARES
         {
             buffer.clear();
             self.outputs.push(buffer);

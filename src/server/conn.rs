@@ -16,8 +16,12 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use super::buffers::BufferPool;
-use crate::app::{App, Responder};
+use super::log;
+use crate::app::defer::DeferTarget;
+use crate::app::{App, Exchange, HandleEnv, Outcome, Response};
 use crate::http::chunked::{ChunkedDecoder, Progress};
 use crate::http::date::CachedDate;
 use crate::http::error::RequestError;
@@ -80,6 +84,8 @@ pub struct ConnConfig {
     pub write_timeout: Duration,
     /// Time allowed, after the last response, for the client to close its side.
     pub linger_timeout: Duration,
+    /// Print raw request bytes, response heads and state transitions to standard error.
+    pub trace: bool,
 }
 
 impl Default for ConnConfig {
@@ -92,6 +98,7 @@ impl Default for ConnConfig {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(5),
+            trace: false,
         }
     }
 }
@@ -108,10 +115,29 @@ pub struct Ctx<'a> {
     pub now: Instant,
     /// The server is shutting down: every response is the last on its connection.
     pub draining: bool,
-    /// Reusable space for serializing response bodies.
-    pub scratch: &'a mut Vec<u8>,
     /// The worker's spare buffers, lent to connections while they have bytes in flight.
     pub buffers: &'a mut BufferPool,
+    /// Where deferred responses come back (none: handlers cannot defer).
+    pub defer: Option<&'a DeferTarget>,
+}
+
+/// Who a connection is, for tracing and for routing deferred responses back to it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity {
+    /// The connection's slot in its worker.
+    pub key: usize,
+    /// Unique per worker, never reused.
+    pub id: u64,
+    /// The client's address.
+    pub peer: Option<SocketAddr>,
+}
+
+/// A request whose handler deferred its response.
+#[derive(Debug)]
+pub struct Awaiting {
+    exchange: Box<Exchange>,
+    persistence: Persistence,
+    head_only: bool,
 }
 
 /// A request whose head has arrived but whose body has not (yet) completely.
@@ -143,6 +169,8 @@ pub enum State {
     /// Unsent output is over the high-water mark: requests wait in the read buffer until the
     /// client reads.
     Writing,
+    /// A handler deferred its response; later requests wait in the read buffer, in order.
+    Awaiting(Awaiting),
     /// The last response is queued; once it is written the write side shuts down.
     Closing,
     /// Write side shut down; input is discarded until the client closes, so unread request
@@ -158,6 +186,7 @@ impl fmt::Display for State {
             State::ReadingHead => "reading-head",
             State::ReadingBody(_) => "reading-body",
             State::Writing => "writing",
+            State::Awaiting(_) => "awaiting",
             State::Closing => "closing",
             State::Lingering => "lingering",
             State::Closed => "closed",
@@ -172,6 +201,10 @@ enum Event {
     HeadNeedsBody(PendingBody),
     /// A response was queued.
     Responded { keep_alive: bool },
+    /// The handler deferred its response.
+    Deferred(Awaiting),
+    /// A deferred response arrived and was queued.
+    Completed { keep_alive: bool },
     /// The request was rejected; its error response is queued.
     Rejected,
     /// Unsent output crossed the high-water mark.
@@ -213,6 +246,9 @@ enum Fill {
 /// A client connection over any [`Stream`].
 pub struct Conn<S> {
     stream: S,
+    identity: Identity,
+    /// Print bytes and transitions (`--trace`).
+    trace: bool,
     state: State,
     /// Received bytes; `input[start..end]` is not yet consumed. Always fully initialised, so
     /// its length is the buffer's capacity. Empty (unallocated) while the connection is idle:
@@ -237,9 +273,14 @@ pub struct Conn<S> {
 
 impl<S: Stream> Conn<S> {
     /// A new connection in [`State::ReadingHead`], with its idle deadline starting at `now`.
-    pub fn new(stream: S, config: &ConnConfig, now: Instant) -> Self {
+    pub fn new(stream: S, identity: Identity, config: &ConnConfig, now: Instant) -> Self {
+        if config.trace {
+            log::trace(format_args!("conn#{} open from {:?}", identity.id, identity.peer));
+        }
         Conn {
             stream,
+            identity,
+            trace: config.trace,
             state: State::ReadingHead,
             input: Vec::new(),
             start: 0,
@@ -252,6 +293,11 @@ impl<S: Stream> Conn<S> {
             served_since_timer: false,
             moved_bytes_since_timer: false,
         }
+    }
+
+    /// Who this connection is.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// The current state.
@@ -281,9 +327,7 @@ impl<S: Stream> Conn<S> {
 
     /// Whether the connection is between requests with nothing in flight.
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::ReadingHead)
-            && self.start == self.end
-            && !self.has_pending_output()
+        matches!(self.state, State::ReadingHead) && self.start == self.end && !self.has_pending_output()
     }
 
     /// The poller saw the peer's FIN (or an error) with this readiness event.
@@ -302,11 +346,7 @@ impl<S: Stream> Conn<S> {
             if matches!(self.state, State::Writing) && self.pending_output() < OUTPUT_LOW_WATER {
                 self.transition(Event::OutputDrained);
             }
-            let fill = if self.wants_input() {
-                self.fill(ctx.config)
-            } else {
-                Fill::Drained
-            };
+            let fill = if self.wants_input() { self.fill(ctx.config) } else { Fill::Drained };
             let served = self.process(ctx);
             self.flush();
             // A full buffer may hide more bytes in the socket: after making room, read again,
@@ -348,6 +388,22 @@ impl<S: Stream> Conn<S> {
         self.input.len() + self.output.capacity()
     }
 
+    /// A deferred response arrived: send it, then carry on with any requests queued behind it.
+    pub fn on_completion(&mut self, response: Response, ctx: &mut Ctx<'_>) {
+        let State::Awaiting(awaiting) = &self.state else {
+            return; // closed meanwhile, or not waiting: nothing to answer
+        };
+        let response = ctx.app.finish(&awaiting.exchange, response);
+        let persistence = if ctx.draining { Persistence::Close } else { awaiting.persistence };
+        let head_only = awaiting.head_only;
+        self.borrow_buffers(ctx.buffers);
+        let start = self.output.len();
+        response.write_to(&mut self.output, ctx.date, persistence, head_only);
+        self.trace_response(start);
+        self.transition(Event::Completed { keep_alive: persistence != Persistence::Close });
+        self.on_ready(ctx);
+    }
+
     /// The deadline passed: answer 408, or close.
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
         match self.timer {
@@ -382,11 +438,7 @@ impl<S: Stream> Conn<S> {
 
     /// Whether reading more input is useful in the current state.
     fn wants_input(&self) -> bool {
-        !self.peer_eof
-            && matches!(
-                self.state,
-                State::ReadingHead | State::ReadingBody(_) | State::Lingering
-            )
+        !self.peer_eof && matches!(self.state, State::ReadingHead | State::ReadingBody(_) | State::Lingering)
     }
 
     /// Reads until the socket would block, the peer closes, or the buffer is at its limit.
@@ -407,6 +459,14 @@ impl<S: Stream> Conn<S> {
                     return Fill::Ended;
                 }
                 Ok(n) => {
+                    if self.trace {
+                        let bytes = &self.input[self.end..self.end + n];
+                        log::trace(format_args!(
+                            "conn#{} read {n} bytes: {}",
+                            self.identity.id,
+                            bytes.escape_ascii()
+                        ));
+                    }
                     self.end += n;
                     self.moved_bytes_since_timer = true;
                     if S::SHORT_READ_DRAINS && n < space && !self.read_closed_hint {
@@ -432,31 +492,21 @@ impl<S: Stream> Conn<S> {
             self.start = 0;
             return true;
         }
-        if let State::ReadingBody(PendingBody {
-            head_len,
-            kind: BodyKind::Chunked(decoder),
-            ..
-        }) = &mut self.state
+        if let State::ReadingBody(PendingBody { head_len, kind: BodyKind::Chunked(decoder), .. }) =
+            &mut self.state
         {
             let body_start = self.start + *head_len;
             let (from, to) = decoder.reclaim();
             if from > to {
-                self.input
-                    .copy_within(body_start + from..self.end, body_start + to);
+                self.input.copy_within(body_start + from..self.end, body_start + to);
                 self.end -= from - to;
                 return true;
             }
         }
         let limit = match &self.state {
-            State::ReadingBody(PendingBody {
-                head_len,
-                kind: BodyKind::Length(n),
-                ..
-            }) => head_len + n,
+            State::ReadingBody(PendingBody { head_len, kind: BodyKind::Length(n), .. }) => head_len + n,
             State::ReadingBody(PendingBody { head_len, .. }) => {
-                head_len
-                    + usize::try_from(config.max_body).unwrap_or(usize::MAX)
-                    + CHUNK_FRAMING_SLACK
+                head_len + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
             }
             _ => config.max_head_bytes,
         };
@@ -537,9 +587,9 @@ impl<S: Stream> Conn<S> {
             self.transition(Event::HeadNeedsBody(pending));
             return self.read_body(ctx);
         }
-        let keep_alive = respond(&head, &buf[head.len..total], &mut self.output, ctx);
+        let event = respond(&head, &buf[head.len..total], &mut self.output, &self.identity, self.trace, ctx);
         self.start += total;
-        self.transition(Event::Responded { keep_alive });
+        self.transition(event);
         true
     }
 
@@ -577,15 +627,16 @@ impl<S: Stream> Conn<S> {
             return true;
         };
         let body = &buf[head.len..head.len + body_len];
-        let keep_alive = respond(&head, body, &mut self.output, ctx);
+        let event = respond(&head, body, &mut self.output, &self.identity, self.trace, ctx);
         self.start = body_start + consumed;
-        self.transition(Event::Responded { keep_alive });
+        self.transition(event);
         true
     }
 
     /// Queues the error response for a bad request; it is the connection's last.
     fn reject(&mut self, error: RequestError, date: &CachedDate) {
         let status = error.status();
+        let start = self.output.len();
         response::write_error(
             &mut self.output,
             date,
@@ -595,7 +646,14 @@ impl<S: Stream> Conn<S> {
             &[],
             false,
         );
+        self.trace_response(start);
         self.transition(Event::Rejected);
+    }
+
+    fn trace_response(&self, start: usize) {
+        if self.trace {
+            trace_head(self.identity.id, &self.output[start..]);
+        }
     }
 
     /// Writes queued output until done or the socket would block.
@@ -633,7 +691,8 @@ impl<S: Stream> Conn<S> {
                 // The client half-closed: answer what it sent completely, then close.
                 self.peer_eof && !self.has_pending_output() && !matches!(self.state, State::Writing)
             }
-            State::Closing | State::Closed => false,
+            // A deferred response is still owed, even to a client that half-closed.
+            State::Awaiting(_) | State::Closing | State::Closed => false,
         };
         if settled {
             self.transition(Event::Gone);
@@ -643,6 +702,7 @@ impl<S: Stream> Conn<S> {
     /// The single place the state changes. Each arm states the rule it encodes.
     fn transition(&mut self, event: Event) {
         let state = std::mem::replace(&mut self.state, State::Closed);
+        let from = self.trace.then(|| state.to_string());
         self.state = match (state, event) {
             // Anything can end: a reset, an I/O error, a timeout, the peer's FIN.
             (_, Event::Gone) => State::Closed,
@@ -653,10 +713,16 @@ impl<S: Stream> Conn<S> {
                 State::ReadingHead
             }
             // ... and any other has just queued its last response.
-            (
-                State::ReadingHead | State::ReadingBody(_),
-                Event::Responded { keep_alive: false },
-            ) => State::Closing,
+            (State::ReadingHead | State::ReadingBody(_), Event::Responded { keep_alive: false }) => {
+                State::Closing
+            }
+            // A handler answers later: wait for it, leaving later requests in the buffer ...
+            (State::ReadingHead | State::ReadingBody(_), Event::Deferred(awaiting)) => {
+                State::Awaiting(awaiting)
+            }
+            // ... and carry on once its response is queued.
+            (State::Awaiting(_), Event::Completed { keep_alive: true }) => State::ReadingHead,
+            (State::Awaiting(_), Event::Completed { keep_alive: false }) => State::Closing,
             // Bad input (or a request timeout): the error response is the last one.
             (State::ReadingHead | State::ReadingBody(_), Event::Rejected) => State::Closing,
             // The client is not reading its responses: stop taking requests until it does.
@@ -670,6 +736,9 @@ impl<S: Stream> Conn<S> {
                 state
             }
         };
+        if let Some(from) = from {
+            log::trace(format_args!("conn#{} {from} -> {}", self.identity.id, self.state));
+        }
     }
 
     /// The deadline that applies in the current state.
@@ -682,6 +751,8 @@ impl<S: Stream> Conn<S> {
             State::ReadingHead if self.start < self.end => TimerKind::Header,
             State::ReadingHead => TimerKind::Idle,
             State::Writing | State::Closing => TimerKind::Write,
+            // The handler's own work bounds the wait (a dropped Completer answers 500).
+            State::Awaiting(_) => return None,
         })
     }
 
@@ -713,8 +784,16 @@ impl<S: Stream> Conn<S> {
     }
 }
 
-/// Hands one complete request to the app; returns whether the connection stays open.
-fn respond(head: &Head<'_>, body: &[u8], output: &mut Vec<u8>, ctx: &mut Ctx<'_>) -> bool {
+/// Hands one complete request to the app and queues its response; returns the event for the
+/// state machine (answered, or deferred).
+fn respond(
+    head: &Head<'_>,
+    body: &[u8],
+    output: &mut Vec<u8>,
+    identity: &Identity,
+    trace: bool,
+    ctx: &mut Ctx<'_>,
+) -> Event {
     let keep_alive = head.keep_alive && !ctx.draining;
     let persistence = match (keep_alive, head.version) {
         (false, _) => Persistence::Close,
@@ -723,9 +802,28 @@ fn respond(head: &Head<'_>, body: &[u8], output: &mut Vec<u8>, ctx: &mut Ctx<'_>
     };
     let head_only = head.method == request::Method::Head;
     let request = Request { head, body };
-    let responder = Responder::new(output, ctx.date, persistence, head_only, ctx.scratch);
-    ctx.app.respond(&request, responder);
-    keep_alive
+    let mut env = HandleEnv {
+        now: ctx.now,
+        peer: identity.peer,
+        defer: ctx.defer.map(|target| (target, identity.key, identity.id)),
+    };
+    match ctx.app.handle(&request, &mut env) {
+        Outcome::Respond(response) => {
+            let start = output.len();
+            response.write_to(output, ctx.date, persistence, head_only);
+            if trace {
+                trace_head(identity.id, &output[start..]);
+            }
+            Event::Responded { keep_alive }
+        }
+        Outcome::Deferred(exchange) => Event::Deferred(Awaiting { exchange, persistence, head_only }),
+    }
+}
+
+/// Traces the head of a response that starts at the front of `bytes`.
+fn trace_head(id: u64, bytes: &[u8]) {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or(bytes.len(), |i| i + 4);
+    log::trace(format_args!("conn#{id} response head: {}", bytes[..end].escape_ascii()));
 }
 
 #[cfg(test)]
@@ -743,7 +841,6 @@ mod tests {
         app: App,
         config: ConnConfig,
         date: CachedDate,
-        scratch: Vec<u8>,
         buffers: BufferPool,
         now: Instant,
     }
@@ -755,11 +852,10 @@ mod tests {
             let mut date = CachedDate::new();
             date.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
             Harness {
-                conn: Conn::new(MemoryStream::new(), &config, now),
-                app: App::new(),
+                conn: Conn::new(MemoryStream::new(), Identity::default(), &config, now),
+                app: App::endpoints(),
                 config,
                 date,
-                scratch: Vec::new(),
                 buffers: BufferPool::new(),
                 now,
             }
@@ -772,8 +868,8 @@ mod tests {
                 date: &self.date,
                 now: self.now,
                 draining: false,
-                scratch: &mut self.scratch,
                 buffers: &mut self.buffers,
+                defer: None,
             };
             self.conn.on_ready(&mut ctx);
         }
@@ -785,8 +881,8 @@ mod tests {
                 date: &self.date,
                 now: self.now,
                 draining: false,
-                scratch: &mut self.scratch,
                 buffers: &mut self.buffers,
+                defer: None,
             };
             self.conn.on_timeout(&mut ctx);
         }
@@ -800,10 +896,7 @@ mod tests {
     }
 
     fn statuses(output: &str) -> Vec<&str> {
-        output
-            .match_indices("HTTP/1.1 ")
-            .map(|(i, _)| &output[i + 9..i + 12])
-            .collect()
+        output.match_indices("HTTP/1.1 ").map(|(i, _)| &output[i + 9..i + 12]).collect()
     }
 
     #[test]
@@ -837,27 +930,17 @@ mod tests {
     #[test]
     fn pipelined_requests_get_responses_in_order_in_one_write() {
         let mut h = Harness::new();
-        let batch: Vec<u8> = (0..16)
-            .flat_map(|i| if i % 3 == 0 { GET_404 } else { GET })
-            .copied()
-            .collect();
+        let batch: Vec<u8> = (0..16).flat_map(|i| if i % 3 == 0 { GET_404 } else { GET }).copied().collect();
         let out = h.send(&batch);
-        let expected: Vec<&str> = (0..16)
-            .map(|i| if i % 3 == 0 { "404" } else { "200" })
-            .collect();
+        let expected: Vec<&str> = (0..16).map(|i| if i % 3 == 0 { "404" } else { "200" }).collect();
         assert_eq!(statuses(&out), expected);
         assert_eq!(h.conn.stream.write_calls, 1);
     }
 
     #[test]
     fn byte_by_byte_delivery_gives_identical_output() {
-        let stream: Vec<u8> = [
-            GET,
-            GET_404,
-            b"POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
-            GET,
-        ]
-        .concat();
+        let stream: Vec<u8> =
+            [GET, GET_404, b"POST /json HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", GET].concat();
         let whole = Harness::new().send(&stream);
         let mut h = Harness::new();
         let mut pieces = String::new();
@@ -885,13 +968,7 @@ mod tests {
     #[test]
     fn connection_close_ends_after_one_response() {
         let mut h = Harness::new();
-        let out = h.send(
-            &[
-                b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                GET,
-            ]
-            .concat(),
-        );
+        let out = h.send(&[b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", GET].concat());
         assert_eq!(statuses(&out), ["200"]);
         assert!(matches!(h.conn.state(), State::Lingering));
         h.conn.stream.close_write();
@@ -920,9 +997,7 @@ mod tests {
     #[test]
     fn expect_continue_gets_100_before_the_body() {
         let mut h = Harness::new();
-        let out = h.send(
-            b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
-        );
+        let out = h.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
         assert_eq!(out, "HTTP/1.1 100 Continue\r\n\r\n");
         let out = h.send(b"hello");
         assert_eq!(statuses(&out), ["404"]);
@@ -931,7 +1006,8 @@ mod tests {
     #[test]
     fn body_over_the_limit_is_refused_before_reading_it() {
         let mut h = Harness::new();
-        let out = h.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
+        let out = h
+            .send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n");
         assert_eq!(statuses(&out), ["413"]);
         assert!(!out.contains("100 Continue"));
         assert!(out.contains("Connection: close"));
@@ -952,10 +1028,7 @@ mod tests {
         h.conn.stream.push(GET);
         h.conn.stream.close_write();
         h.ready();
-        assert_eq!(
-            statuses(&String::from_utf8(h.conn.stream.take_written()).unwrap()),
-            ["200"]
-        );
+        assert_eq!(statuses(&String::from_utf8(h.conn.stream.take_written()).unwrap()), ["200"]);
         assert!(h.conn.is_closed());
     }
 

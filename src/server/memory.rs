@@ -59,11 +59,7 @@ impl MemoryStream {
 impl Read for MemoryStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(&chunk_end) = self.chunk_ends.front() else {
-            return if self.peer_closed {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
+            return if self.peer_closed { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
         };
         let n = (chunk_end - self.read).min(buf.len());
         buf[..n].copy_from_slice(&self.incoming[self.read..self.read + n]);
@@ -80,9 +76,7 @@ impl Write for MemoryStream {
         if self.shut_down {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        let n = self
-            .write_budget
-            .map_or(buf.len(), |budget| budget.min(buf.len()));
+        let n = self.write_budget.map_or(buf.len(), |budget| budget.min(buf.len()));
         if n == 0 && !buf.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }

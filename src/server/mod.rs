@@ -6,11 +6,13 @@
 //! - [`conn`]: the per-connection state machine.
 //! - [`timers`]: each worker's deadlines.
 //! - [`buffers`]: each worker's spare buffers, lent to connections with bytes in flight.
+//! - [`log`]: access-log and trace lines, written by a logger thread.
 //! - [`memory`]: an in-memory stream for driving a connection without a socket.
 
 pub mod buffers;
 pub mod conn;
 pub mod listener;
+pub mod log;
 pub mod memory;
 pub mod timers;
 pub mod worker;
@@ -40,12 +42,7 @@ impl Server {
     pub fn bind(config: Config, app: App) -> io::Result<Server> {
         let listeners = listener::bind_all(config.addr, config.threads)?;
         let local_addr = listeners[0].local_addr()?;
-        Ok(Server {
-            listeners,
-            local_addr,
-            config,
-            app: Arc::new(app),
-        })
+        Ok(Server { listeners, local_addr, config, app: Arc::new(app) })
     }
 
     /// The address actually bound (with the real port when port 0 was asked for).
@@ -73,15 +70,8 @@ impl Server {
                 .spawn(|| worker.run())?;
             threads.push(thread);
         }
-        let handle = ShutdownHandle {
-            shared,
-            wakers: Arc::new(wakers),
-        };
-        Ok(Running {
-            local_addr: self.local_addr,
-            handle,
-            threads,
-        })
+        let handle = ShutdownHandle { shared, wakers: Arc::new(wakers) };
+        Ok(Running { local_addr: self.local_addr, handle, threads })
     }
 }
 
@@ -107,9 +97,7 @@ impl Running {
     pub fn join(self) -> io::Result<()> {
         let mut result = Ok(());
         for thread in self.threads {
-            let outcome = thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("worker thread panicked")));
+            let outcome = thread.join().unwrap_or_else(|_| Err(io::Error::other("worker thread panicked")));
             if result.is_ok() {
                 result = outcome;
             }

@@ -46,9 +46,7 @@ impl Timers {
 
     /// Time from `now` until the earliest entry, if any.
     pub fn next_in(&self, now: Instant) -> Option<Duration> {
-        self.heap
-            .peek()
-            .map(|Reverse((at, _))| at.saturating_duration_since(now))
+        self.heap.peek().map(|Reverse((at, _))| at.saturating_duration_since(now))
     }
 
     /// Number of entries, live or stale.
@@ -87,14 +85,8 @@ mod tests {
         timers.arm(2, t0 + Duration::from_secs(1), None);
         assert_eq!(timers.next_in(t0), Some(Duration::from_secs(1)));
         assert_eq!(timers.pop_due(t0), None);
-        assert_eq!(
-            timers.pop_due(t0 + Duration::from_secs(3)),
-            Some((t0 + Duration::from_secs(1), 2))
-        );
-        assert_eq!(
-            timers.pop_due(t0 + Duration::from_secs(3)),
-            Some((t0 + Duration::from_secs(2), 1))
-        );
+        assert_eq!(timers.pop_due(t0 + Duration::from_secs(3)), Some((t0 + Duration::from_secs(1), 2)));
+        assert_eq!(timers.pop_due(t0 + Duration::from_secs(3)), Some((t0 + Duration::from_secs(2), 1)));
         assert!(timers.is_empty());
     }
 }

@@ -6,8 +6,10 @@
 //! process-wide connection count, touched on accept and close.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
@@ -15,9 +17,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::buffers::BufferPool;
-use super::conn::{Conn, ConnConfig, Ctx};
+use super::conn::{Conn, ConnConfig, Ctx, Identity};
+use super::log;
 use super::timers::Timers;
 use crate::app::App;
+use crate::app::defer::{Completion, DeferTarget};
 use crate::http::date::CachedDate;
 use crate::http::response::{self, Persistence};
 use crate::http::status::StatusCode;
@@ -47,11 +51,7 @@ pub struct Shared {
 impl Shared {
     /// Shared state for a server allowing `max_connections` open connections.
     pub fn new(max_connections: usize) -> Self {
-        Shared {
-            shutting_down: AtomicBool::new(false),
-            connections: AtomicUsize::new(0),
-            max_connections,
-        }
+        Shared { shutting_down: AtomicBool::new(false), connections: AtomicUsize::new(0), max_connections }
     }
 
     /// Asks every worker to drain and stop (they must also be woken).
@@ -91,8 +91,8 @@ struct Env {
     app: Arc<App>,
     config: Arc<ConnConfig>,
     date: CachedDate,
-    scratch: Vec<u8>,
     buffers: BufferPool,
+    defer: DeferTarget,
     draining: bool,
 }
 
@@ -104,8 +104,8 @@ impl Env {
             date: &self.date,
             now,
             draining: self.draining,
-            scratch: &mut self.scratch,
             buffers: &mut self.buffers,
+            defer: Some(&self.defer),
         }
     }
 }
@@ -121,6 +121,10 @@ pub struct Worker {
     drain_timeout: Duration,
     /// Set while accepting is paused after descriptor exhaustion.
     accept_retry_at: Option<Instant>,
+    /// Deferred responses coming back from other threads.
+    completions: Receiver<Completion>,
+    /// The id the next connection gets.
+    next_conn_id: u64,
 }
 
 impl Worker {
@@ -133,17 +137,11 @@ impl Worker {
         drain_timeout: Duration,
     ) -> io::Result<(Worker, Arc<Waker>)> {
         let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let env = Env {
-            app,
-            config,
-            date: CachedDate::new(),
-            scratch: Vec::with_capacity(256),
-            buffers: BufferPool::new(),
-            draining: false,
-        };
+        let (defer, completions) = DeferTarget::new(Some(Arc::clone(&waker)));
+        let env =
+            Env { app, config, date: CachedDate::new(), buffers: BufferPool::new(), defer, draining: false };
         let worker = Worker {
             poll,
             listener: Some(listener),
@@ -153,6 +151,8 @@ impl Worker {
             shared,
             drain_timeout,
             accept_retry_at: None,
+            completions,
+            next_conn_id: 0,
         };
         Ok((worker, waker))
     }
@@ -174,7 +174,7 @@ impl Worker {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(now),
-                    WAKER => {}
+                    WAKER => self.deliver_completions(now),
                     Token(token) => {
                         let read_closed = event.is_read_closed() || event.is_error();
                         self.on_ready(token - FIRST_CONN, read_closed, now);
@@ -190,6 +190,7 @@ impl Worker {
                 drain_deadline = Some(now + self.drain_timeout);
                 self.begin_drain();
             }
+            log::flush();
             if drain_deadline.is_some_and(|at| self.conns.is_empty() || at <= now) {
                 return Ok(());
             }
@@ -199,8 +200,7 @@ impl Worker {
     fn poll_timeout(&self, now: Instant, drain_deadline: Option<Instant>) -> Option<Duration> {
         [
             self.timers.next_in(now),
-            self.accept_retry_at
-                .map(|at| at.saturating_duration_since(now)),
+            self.accept_retry_at.map(|at| at.saturating_duration_since(now)),
             drain_deadline.map(|at| at.saturating_duration_since(now)),
         ]
         .into_iter()
@@ -215,7 +215,7 @@ impl Worker {
                 return;
             };
             match listener.accept() {
-                Ok((stream, _peer)) => self.add_connection(stream, now),
+                Ok((stream, peer)) => self.add_connection(stream, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_transient_accept_error(&e) => {}
                 Err(_) => {
@@ -228,7 +228,7 @@ impl Worker {
         }
     }
 
-    fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
+    fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         if !self.shared.try_acquire() {
             return reject_over_capacity(stream, &self.env.date);
         }
@@ -236,20 +236,14 @@ impl Worker {
         let _ = stream.set_nodelay(true);
         let slot = self.conns.vacant_entry();
         let key = slot.key();
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
-            .is_err()
-        {
+        if self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE).is_err() {
             self.shared.release();
             return;
         }
-        slot.insert(Entry {
-            conn: Conn::new(stream, &self.env.config, now),
-            writable: false,
-            armed: None,
-        });
+        let identity = Identity { key, id: self.next_conn_id, peer: Some(peer) };
+        self.next_conn_id += 1;
+        let conn = Conn::new(stream, identity, &self.env.config, now);
+        slot.insert(Entry { conn, writable: false, armed: None });
         self.settle(key);
     }
 
@@ -264,6 +258,19 @@ impl Worker {
         self.settle(key);
     }
 
+    /// Hands each deferred response that came back to its connection, if it is still there.
+    fn deliver_completions(&mut self, now: Instant) {
+        while let Ok(completion) = self.completions.try_recv() {
+            let key = completion.conn_key;
+            let Some(entry) = self.conns.get_mut(key) else { continue };
+            if entry.conn.identity().id != completion.conn_id {
+                continue; // that connection closed and its slot was reused
+            }
+            entry.conn.on_completion(completion.response, &mut self.env.ctx(now));
+            self.settle(key);
+        }
+    }
+
     /// Fires every deadline that is due.
     fn fire_timers(&mut self, now: Instant) {
         while let Some((at, key)) = self.timers.pop_due(now) {
@@ -274,11 +281,7 @@ impl Worker {
                 continue; // superseded by an earlier entry for the same connection
             }
             entry.armed = None;
-            if entry
-                .conn
-                .deadline()
-                .is_some_and(|deadline| deadline <= now)
-            {
+            if entry.conn.deadline().is_some_and(|deadline| deadline <= now) {
                 entry.conn.on_timeout(&mut self.env.ctx(now));
             }
             self.settle(key);
@@ -298,18 +301,10 @@ impl Worker {
         }
         let wants_writable = entry.conn.has_pending_output();
         if wants_writable != entry.writable {
-            let interest = if wants_writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
+            let interest =
+                if wants_writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
             let token = Token(key + FIRST_CONN);
-            if self
-                .poll
-                .registry()
-                .reregister(entry.conn.stream_mut(), token, interest)
-                .is_ok()
-            {
+            if self.poll.registry().reregister(entry.conn.stream_mut(), token, interest).is_ok() {
                 entry.writable = wants_writable;
             }
         }
@@ -339,9 +334,7 @@ impl Worker {
 fn is_transient_accept_error(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::Interrupted
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
+        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
     )
 }
 
@@ -351,14 +344,6 @@ fn reject_over_capacity(mut stream: TcpStream, date: &CachedDate) {
     let mut out = Vec::with_capacity(256);
     let retry = [("Retry-After", &b"1"[..])];
     let status = StatusCode::SERVICE_UNAVAILABLE;
-    response::write_error(
-        &mut out,
-        date,
-        Persistence::Close,
-        status,
-        "too many connections",
-        &retry,
-        false,
-    );
+    response::write_error(&mut out, date, Persistence::Close, status, "too many connections", &retry, false);
     let _ = stream.write(&out);
 }

@@ -29,9 +29,7 @@ impl TestServer {
             .expect("spawn pollserve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read startup line");
+        BufReader::new(stdout).read_line(&mut line).expect("read startup line");
         // "pollserve listening on http://127.0.0.1:PORT (N threads)"
         let addr = line
             .split("http://")
@@ -49,9 +47,7 @@ impl TestServer {
 
     /// Sends a signal (e.g. "TERM") to the server process.
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status();
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status();
         assert!(status.expect("run kill").success());
     }
 }
@@ -75,10 +71,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -97,10 +90,7 @@ impl Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
+        Client { stream, buf: Vec::new() }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -118,11 +108,7 @@ impl Client {
         let head = String::from_utf8(self.buf[..head_end].to_vec()).expect("utf-8 head");
         let mut lines = head.split("\r\n");
         let status_line = lines.next().unwrap();
-        let status: u16 = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
+        let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status");
         let headers: Vec<(String, String)> = lines
             .filter(|l| !l.is_empty())
             .map(|l| {
@@ -134,22 +120,13 @@ impl Client {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
             .map_or(0, |(_, v)| v.parse::<usize>().unwrap());
-        let body_len = if head_only || status < 200 || status == 204 || status == 304 {
-            0
-        } else {
-            length
-        };
+        let body_len = if head_only || status < 200 || status == 204 || status == 304 { 0 } else { length };
         while self.buf.len() < head_end + body_len {
             self.fill();
         }
         let raw: Vec<u8> = self.buf.drain(..head_end + body_len).collect();
         let body = raw[head_end..].to_vec();
-        Response {
-            status,
-            headers,
-            body,
-            raw,
-        }
+        Response { status, headers, body, raw }
     }
 
     pub fn read_response(&mut self) -> Response {
@@ -177,11 +154,7 @@ impl Client {
     fn fill(&mut self) {
         let mut chunk = [0u8; 8192];
         let n = self.stream.read(&mut chunk).expect("read from server");
-        assert!(
-            n > 0,
-            "server closed early; got so far: {:?}",
-            String::from_utf8_lossy(&self.buf)
-        );
+        assert!(n > 0, "server closed early; got so far: {:?}", String::from_utf8_lossy(&self.buf));
         self.buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -190,17 +163,22 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Replaces every `Date: …` value with a fixed one, for comparing outputs taken at different times.
-pub fn mask_dates(bytes: &[u8]) -> String {
+/// Replaces the values that differ between otherwise identical responses (`Date`,
+/// `X-Request-Id`) with placeholders, for comparing outputs taken at different times.
+pub fn mask_varying(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let mut out = String::new();
-    let mut rest = &*text;
-    while let Some(i) = rest.find("Date: ") {
-        out += &rest[..i + 6];
-        out += "<date>";
-        rest = &rest[i + 6 + 29..];
-    }
-    out + rest
+    text.split("\r\n")
+        .map(|line| {
+            if line.starts_with("Date: ") {
+                "Date: <date>".to_owned()
+            } else if line.starts_with("X-Request-Id: ") {
+                "X-Request-Id: <id>".to_owned()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
 }
 
 /// The server process's resident set size in KiB (VmRSS).

@@ -1,0 +1,6 @@
+//! The built-in endpoints, one file per group, all defined with the same [`App`](super::App)
+//! API a user's own API uses.
+
+pub mod builtin;
+pub mod echo;
+pub mod learn;

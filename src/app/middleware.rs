@@ -1,0 +1,240 @@
+//! Middleware: an ordered chain around every handler that can inspect the request, answer
+//! early, and change the response.
+//!
+//! [`Middleware::before`] runs in order, after routing and before the handler; the first one
+//! that returns a response answers instead of the handler. [`Middleware::after`] runs in reverse
+//! order on every response — handler, early answer, 404 or 405 alike — and, for a deferred
+//! handler, when its response arrives. State a middleware needs from `before` to `after` goes
+//! in the per-request [`Exchange`].
+//!
+//! Writing your own: implement the trait and add it with `App::with` (see
+//! `examples/custom_api.rs`).
+
+use std::cell::Cell;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::request::Request;
+use super::response::{HeaderValue, HttpError, Response};
+use crate::http::request::Method;
+use crate::http::status::StatusCode;
+use crate::server::log;
+
+/// One hook pair in the chain.
+pub trait Middleware: Send + Sync + 'static {
+    /// Inspects the request; returning a response answers it without calling the handler.
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        let _ = (request, exchange);
+        None
+    }
+
+    /// Adjusts the response (status, headers, body) on its way out.
+    fn after(&self, exchange: &Exchange, response: &mut Response) {
+        let _ = (exchange, response);
+    }
+}
+
+/// Per-request state shared by the chain, from `before` to `after`.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// When the worker picked the request up (the loop's clock).
+    pub received: Instant,
+    /// The request method.
+    pub method: Method,
+    /// The request id (set by [`RequestId`]).
+    pub request_id: Option<HeaderValue>,
+    /// The allowed CORS origin of this request (set by [`Cors`]).
+    pub cors_origin: Option<HeaderValue>,
+    /// When the handler started (set by [`Timing`]).
+    pub handler_started: Option<Instant>,
+    /// Method and path for the access log (set by [`AccessLog`]).
+    pub log_request: Option<Box<str>>,
+}
+
+impl Exchange {
+    /// A fresh exchange for a request.
+    pub fn new(received: Instant, method: Method) -> Exchange {
+        Exchange {
+            received,
+            method,
+            request_id: None,
+            cors_origin: None,
+            handler_started: None,
+            log_request: None,
+        }
+    }
+}
+
+/// Echoes a well-formed `X-Request-Id`, or generates one, and returns it on every response.
+#[derive(Debug)]
+pub struct RequestId {
+    /// Distinguishes this process's ids from another run's.
+    process: u32,
+}
+
+/// Longest client-supplied request id echoed back; longer (or odd-charactered) ones are replaced.
+const MAX_CLIENT_REQUEST_ID: usize = 64;
+
+impl RequestId {
+    /// The request-id middleware.
+    pub fn new() -> RequestId {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        RequestId { process: nanos ^ std::process::id().rotate_left(16) }
+    }
+
+    /// `pppppppp-tt-nnnnnnnn`: process, thread, per-thread counter. No shared counter, so
+    /// workers never contend on a cache line for it.
+    fn generate(&self) -> HeaderValue {
+        static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
+        thread_local! {
+            static THREAD: u32 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+            static COUNTER: Cell<u64> = const { Cell::new(0) };
+        }
+        let thread = THREAD.with(|t| *t);
+        let count = COUNTER.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        let mut buf = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "{:08x}-{:x}-{:x}", self.process, thread, count);
+        let len = cursor.position() as usize;
+        HeaderValue::try_from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("unknown"))
+    }
+}
+
+impl Default for RequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Middleware for RequestId {
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        let echoed = request.header("x-request-id").filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_CLIENT_REQUEST_ID
+                && id.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+        exchange.request_id =
+            Some(echoed.and_then(HeaderValue::try_from_bytes).unwrap_or_else(|| self.generate()));
+        None
+    }
+
+    fn after(&self, exchange: &Exchange, response: &mut Response) {
+        if let Some(id) = &exchange.request_id {
+            response.headers.push(("X-Request-Id".into(), id.clone()));
+        }
+    }
+}
+
+/// Cross-origin resource sharing: origins on the list may read responses, and their preflight
+/// `OPTIONS` requests are answered; every other origin is denied (no CORS headers, preflight 403).
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// Allowed origins, exactly as browsers send them (`https://app.example`); `*` allows any.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Methods a preflight is told it may use.
+const CORS_METHODS: HeaderValue = HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+
+/// How long a browser may cache a preflight answer, in seconds.
+const CORS_MAX_AGE: HeaderValue = HeaderValue::from_static("600");
+
+impl Cors {
+    /// CORS allowing these origins (none: deny all).
+    pub fn new(allowed_origins: Vec<String>) -> Cors {
+        Cors { allowed_origins }
+    }
+
+    fn allows(&self, origin: &[u8]) -> bool {
+        self.allowed_origins.iter().any(|allowed| allowed == "*" || allowed.as_bytes() == origin)
+    }
+}
+
+impl Middleware for Cors {
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        let origin = request.header("origin")?;
+        let allowed = self.allows(origin);
+        if allowed {
+            exchange.cors_origin = HeaderValue::try_from_bytes(origin);
+        }
+        let preflight =
+            request.method() == Method::Options && request.header("access-control-request-method").is_some();
+        if !preflight {
+            return None;
+        }
+        if !allowed {
+            return Some(HttpError::new(StatusCode::FORBIDDEN, "origin not allowed").into());
+        }
+        let mut response = Response::no_content()
+            .with_header("Access-Control-Allow-Methods", CORS_METHODS)
+            .with_header("Access-Control-Max-Age", CORS_MAX_AGE);
+        if let Some(headers) =
+            request.header("access-control-request-headers").and_then(HeaderValue::try_from_bytes)
+        {
+            response.headers.push(("Access-Control-Allow-Headers".into(), headers));
+        }
+        Some(response)
+    }
+
+    fn after(&self, exchange: &Exchange, response: &mut Response) {
+        if let Some(origin) = &exchange.cors_origin {
+            response.headers.push(("Access-Control-Allow-Origin".into(), origin.clone()));
+            response.headers.push(("Vary".into(), HeaderValue::from_static("Origin")));
+        }
+    }
+}
+
+/// Adds `Server-Timing: app;dur=<ms>`: the time from the handler's start to its response
+/// (for a deferred handler, until the response arrived).
+#[derive(Debug, Default)]
+pub struct Timing;
+
+impl Middleware for Timing {
+    fn before(&self, _request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        exchange.handler_started = Some(Instant::now());
+        None
+    }
+
+    fn after(&self, exchange: &Exchange, response: &mut Response) {
+        let Some(started) = exchange.handler_started else { return };
+        let micros = started.elapsed().as_micros();
+        let mut buf = [0u8; 40];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cursor, "app;dur={}.{:03}", micros / 1000, micros % 1000);
+        let len = cursor.position() as usize;
+        if let Some(value) = HeaderValue::try_from_bytes(&buf[..len]) {
+            response.headers.push(("Server-Timing".into(), value));
+        }
+    }
+}
+
+/// One line per request on standard output: method, path, status, body bytes, duration,
+/// request id. Lines are buffered per worker and written by a logger thread (`server::log`),
+/// so the loop never waits on the terminal.
+#[derive(Debug, Default)]
+pub struct AccessLog;
+
+impl Middleware for AccessLog {
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        exchange.log_request = Some(format!("{} {}", request.method_str(), request.target()).into());
+        None
+    }
+
+    fn after(&self, exchange: &Exchange, response: &mut Response) {
+        let request = exchange.log_request.as_deref().unwrap_or("-");
+        let id = exchange.request_id.as_ref().map(|id| String::from_utf8_lossy(id.as_bytes()).into_owned());
+        let micros = exchange.received.elapsed().as_micros();
+        log::access(format_args!(
+            "{request} {} {}B {}.{:03}ms id={}",
+            response.status.code(),
+            response.body.len(),
+            micros / 1000,
+            micros % 1000,
+            id.as_deref().unwrap_or("-"),
+        ));
+    }
+}
