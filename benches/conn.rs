@@ -12,7 +12,8 @@ use pollserve::server::conn::{Conn, ConnConfig, Ctx, Identity};
 use pollserve::server::memory::MemoryStream;
 
 fn bench_conn(c: &mut Criterion) {
-    let app = App::builtin(&AppOptions::default());
+    let bare = App::endpoints();
+    let default_chain = App::builtin(&AppOptions::default());
     let config = ConnConfig::default();
     let date = CachedDate::new();
     let mut buffers = BufferPool::new();
@@ -28,19 +29,20 @@ fn bench_conn(c: &mut Criterion) {
         ),
         ("json_x1", b"GET /json HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(), 1),
     ];
-    for (name, input, requests) in cases {
-        group.throughput(Throughput::Elements(requests));
+    for ((name, input, requests), (chain, app)) in
+        cases.iter().flat_map(|case| [(case, ("bare", &bare)), (case, ("default_chain", &default_chain))])
+    {
+        group.throughput(Throughput::Elements(*requests));
         let mut conn = Conn::new(MemoryStream::new(), Identity::default(), &config, now);
-        group.bench_function(name, |b| {
+        group.bench_function(format!("{name}/{chain}"), |b| {
             b.iter(|| {
-                conn.stream_mut().push(black_box(&input));
+                conn.stream_mut().push(black_box(input));
                 let mut ctx = Ctx {
-                    app: &app,
+                    app,
                     config: &config,
                     date: &date,
                     now,
                     draining: false,
-
                     buffers: &mut buffers,
                     defer: None,
                 };

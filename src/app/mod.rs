@@ -274,63 +274,105 @@ impl App {
         let mut exchange = Exchange::new(env.now, method);
         let segments =
             if request.head.path == "*" { None } else { Some(query::decode_path(request.head.path)) };
-        let found = match &segments {
-            Some(Ok(segments)) => self.router.find(segments),
-            _ => None,
+        let (params, target) = match &segments {
+            Some(Ok(segments)) => self.resolve(segments, method),
+            Some(Err(error)) => (Params::new(), Target::Error(error.clone())),
+            None if method == Method::Options => (Params::new(), Target::ServerOptions),
+            None => (Params::new(), Target::NotFound),
         };
-        let (params, target): (Params<'_>, Result<&Handler, Response>) = match (&segments, found) {
-            (Some(Err(error)), _) => (Params::new(), Err(error.clone().into())),
-            (None, _) if method == Method::Options => {
-                (Params::new(), Err(Response::no_content().with_header("Allow", SERVER_ALLOW)))
+        let view = Request::new(request, params, env.peer);
+        // Responses are built in place and moved as little as possible: a Response carries its
+        // headers inline, so every move is a few hundred bytes of memcpy.
+        if let Some(mut response) = self.middleware.iter().find_map(|m| m.before(&view, &mut exchange)) {
+            self.finish(&exchange, &mut response);
+            return Outcome::Respond(response);
+        }
+        let handler = match target {
+            Target::Handler(handler) => handler,
+            other => {
+                let mut response = other.into_response(method);
+                self.finish(&exchange, &mut response);
+                return Outcome::Respond(response);
             }
-            (_, Some((endpoint, params))) => {
+        };
+        let mut context = Context { defer: env.defer, deferred: false, exchange: &exchange };
+        let result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
+        // Once a handler deferred, its Completer answers (if it panicked, the dropped Completer
+        // sends 500).
+        if context.deferred {
+            return Outcome::Deferred(Box::new(exchange));
+        }
+        let mut response = match result {
+            Ok(Reply::Now(response)) => response,
+            Ok(Reply::Later(_)) => return Outcome::Deferred(Box::new(exchange)),
+            Err(_) => HttpError::internal("the handler panicked").into(),
+        };
+        self.finish(&exchange, &mut response);
+        Outcome::Respond(response)
+    }
+
+    /// Finds the endpoint for decoded path segments, and the handler for the method.
+    fn resolve<'a>(
+        &'a self,
+        segments: &'a [std::borrow::Cow<'a, str>],
+        method: Method,
+    ) -> (Params<'a>, Target<'a>) {
+        match self.router.find(segments) {
+            Some((endpoint, params)) => {
                 let target = match endpoint.get(method) {
-                    Some(handler) => Ok(handler),
-                    None => Err(not_allowed(method, endpoint.allow())),
+                    Some(handler) => Target::Handler(handler),
+                    None => Target::NotAllowed(endpoint.allow()),
                 };
                 (params, target)
             }
-            _ if method == Method::Other => (
-                Params::new(),
-                Err(HttpError::new(StatusCode::NOT_IMPLEMENTED, "method not implemented").into()),
-            ),
-            _ => (Params::new(), Err(HttpError::not_found("not found").into())),
-        };
-        let view = Request::new(request, params, env.peer);
-        let early = self.middleware.iter().find_map(|m| m.before(&view, &mut exchange));
-        let (reply, deferred) = match (early, target) {
-            (Some(response), _) | (None, Err(response)) => (Reply::Now(response), false),
-            (None, Ok(handler)) => {
-                let mut context = Context { defer: env.defer, deferred: false, exchange: &exchange };
-                let result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
-                let deferred = context.deferred;
-                let reply =
-                    result.unwrap_or_else(|_| Reply::Now(HttpError::internal("the handler panicked").into()));
-                (reply, deferred)
-            }
-        };
-        match reply {
-            // Once a handler deferred, its Completer answers (a panic drops it: 500).
-            _ if deferred => Outcome::Deferred(Box::new(exchange)),
-            Reply::Now(response) => Outcome::Respond(self.finish(&exchange, response)),
-            Reply::Later(_) => Outcome::Deferred(Box::new(exchange)),
+            None if method == Method::Other => (Params::new(), Target::NotImplemented),
+            None => (Params::new(), Target::NotFound),
         }
     }
 
     /// Runs the `after` half of the middleware chain on a response.
-    pub fn finish(&self, exchange: &Exchange, mut response: Response) -> Response {
+    pub fn finish(&self, exchange: &Exchange, response: &mut Response) {
         for middleware in self.middleware.iter().rev() {
-            middleware.after(exchange, &mut response);
+            middleware.after(exchange, response);
         }
-        response
     }
 }
 
-/// 405 with `Allow`; OPTIONS on a known path is answered with the same list and 204.
-fn not_allowed(method: Method, allow: &str) -> Response {
-    let allow = HeaderValue::try_from_bytes(allow.as_bytes()).unwrap_or(SERVER_ALLOW);
-    if method == Method::Options {
-        return Response::no_content().with_header("Allow", allow);
+/// Where routing led: a handler, or an answer the app gives itself.
+enum Target<'a> {
+    Handler(&'a Handler),
+    /// The path exists but not with this method; the endpoint's `Allow` value.
+    NotAllowed(&'a str),
+    NotFound,
+    NotImplemented,
+    /// `OPTIONS *`.
+    ServerOptions,
+    /// The path could not be decoded.
+    Error(HttpError),
+}
+
+impl Target<'_> {
+    /// The app's own answer (everything but a handler).
+    fn into_response(self, method: Method) -> Response {
+        match self {
+            Target::Handler(_) => HttpError::internal("no response").into(),
+            // OPTIONS on a known path is answered with its Allow list.
+            Target::NotAllowed(allow) if method == Method::Options => {
+                let allow = HeaderValue::try_from_bytes(allow.as_bytes()).unwrap_or(SERVER_ALLOW);
+                Response::no_content().with_header("Allow", allow)
+            }
+            Target::NotAllowed(allow) => {
+                let allow = HeaderValue::try_from_bytes(allow.as_bytes()).unwrap_or(SERVER_ALLOW);
+                HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+                    .with_header("Allow", allow)
+                    .into()
+            }
+            Target::NotFound => HttpError::not_found("not found").into(),
+            Target::NotImplemented => {
+                HttpError::new(StatusCode::NOT_IMPLEMENTED, "method not implemented").into()
+            }
+            Target::ServerOptions => Response::no_content().with_header("Allow", SERVER_ALLOW),
+            Target::Error(error) => error.into(),
+        }
     }
-    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").with_header("Allow", allow).into()
 }

@@ -43,7 +43,7 @@ pub fn decode_segment(segment: &str) -> Result<Cow<'_, str>, HttpError> {
 
 /// Splits an origin-form path into decoded segments (`/a/b%20c` → `["a", "b c"]`; `/` → `[]`).
 /// Splitting happens before decoding, so an encoded `%2F` stays inside its segment.
-pub fn decode_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 8]>, HttpError> {
+pub fn decode_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 4]>, HttpError> {
     let Some(rest) = path.strip_prefix('/') else {
         return Err(HttpError::not_found("not found"));
     };

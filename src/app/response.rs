@@ -14,11 +14,12 @@ use crate::http::date::CachedDate;
 use crate::http::response::{self, Persistence, Precomputed};
 use crate::http::status::StatusCode;
 
-/// A header name. Static for all of pollserve's own headers.
-pub type HeaderName = Cow<'static, str>;
+/// A header name: always a string known at compile time.
+pub type HeaderName = &'static str;
 
-/// Header values up to this many bytes are stored inside the value, not on the heap.
-const INLINE_VALUE: usize = 46;
+/// Header values up to this many bytes are stored inside the value, not on the heap: enough for
+/// generated request ids and timings, and small enough that responses stay cheap to move.
+const INLINE_VALUE: usize = 30;
 
 /// A header value: checked to contain no CR, LF or NUL, so it cannot split a response.
 #[derive(Clone)]
@@ -122,7 +123,7 @@ pub struct Response {
     /// `Content-Type`, sent when the body is not empty.
     pub content_type: &'static str,
     /// Further header fields, in order.
-    pub headers: SmallVec<[(HeaderName, HeaderValue); 4]>,
+    pub headers: SmallVec<[(HeaderName, HeaderValue); 3]>,
     /// The body.
     pub body: Body,
 }
@@ -165,7 +166,7 @@ impl Response {
     pub fn created<T: Serialize + ?Sized>(location: &str, value: &T) -> Response {
         let mut response = Response::json(StatusCode::CREATED, value);
         match HeaderValue::try_from_bytes(location.as_bytes()) {
-            Some(location) => response.headers.push(("Location".into(), location)),
+            Some(location) => response.headers.push(("Location", location)),
             None => return HttpError::internal("invalid Location").into(),
         }
         response
@@ -177,8 +178,8 @@ impl Response {
     }
 
     /// Adds a header (builder style).
-    pub fn with_header(mut self, name: impl Into<HeaderName>, value: HeaderValue) -> Response {
-        self.headers.push((name.into(), value));
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Response {
+        self.headers.push((name, value));
         self
     }
 
@@ -205,7 +206,7 @@ impl Response {
             return;
         }
         let headers: SmallVec<[(&str, &[u8]); 4]> =
-            self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_bytes())).collect();
+            self.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
         let content_type =
             if self.content_type.is_empty() { "application/octet-stream" } else { self.content_type };
         let head = response::Head { status: self.status, content_type, headers: &headers };
@@ -248,8 +249,8 @@ impl HttpError {
     }
 
     /// Adds a header (builder style).
-    pub fn with_header(mut self, name: impl Into<HeaderName>, value: HeaderValue) -> HttpError {
-        self.headers.push((name.into(), value));
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> HttpError {
+        self.headers.push((name, value));
         self
     }
 }
@@ -297,9 +298,9 @@ mod tests {
         let pre: &'static Precomputed =
             Box::leak(Box::new(Precomputed::new(StatusCode::OK, "application/json", body)));
         let mut fast = Response::precomputed(pre);
-        fast.headers.push(("X-Request-Id".into(), HeaderValue::from_static("abc")));
+        fast.headers.push(("X-Request-Id", HeaderValue::from_static("abc")));
         let mut slow = Response::bytes(StatusCode::OK, "application/json", body.to_vec());
-        slow.headers.push(("X-Request-Id".into(), HeaderValue::from_static("abc")));
+        slow.headers.push(("X-Request-Id", HeaderValue::from_static("abc")));
         for head_only in [false, true] {
             let (mut a, mut b) = (Vec::new(), Vec::new());
             fast.write_to(&mut a, &date(), Persistence::Close, head_only);

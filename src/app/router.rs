@@ -14,8 +14,8 @@ use smallvec::SmallVec;
 
 use crate::http::request::Method;
 
-/// Path parameters of one match: `(name, decoded value)`, inline for up to four.
-pub type Params<'a> = SmallVec<[(&'a str, Cow<'a, str>); 4]>;
+/// Path parameters of one match: `(name, decoded value)`, inline for up to two (most routes).
+pub type Params<'a> = SmallVec<[(&'a str, Cow<'a, str>); 2]>;
 
 /// Why a route could not be added.
 #[derive(Debug, Clone, PartialEq, Eq)]

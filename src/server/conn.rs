@@ -393,7 +393,8 @@ impl<S: Stream> Conn<S> {
         let State::Awaiting(awaiting) = &self.state else {
             return; // closed meanwhile, or not waiting: nothing to answer
         };
-        let response = ctx.app.finish(&awaiting.exchange, response);
+        let mut response = response;
+        ctx.app.finish(&awaiting.exchange, &mut response);
         let persistence = if ctx.draining { Persistence::Close } else { awaiting.persistence };
         let head_only = awaiting.head_only;
         self.borrow_buffers(ctx.buffers);
