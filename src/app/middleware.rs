@@ -103,7 +103,7 @@ impl RequestId {
         len = push_hex(&mut buf, len + 1, u64::from(thread), 1);
         buf[len] = b'-';
         len = push_hex(&mut buf, len + 1, count, 1);
-        HeaderValue::try_from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("unknown"))
+        HeaderValue::from_safe_short(&buf[..len])
     }
 }
 

@@ -47,10 +47,14 @@ pub fn decode_path(path: &str) -> Result<SmallVec<[Cow<'_, str>; 4]>, HttpError>
     let Some(rest) = path.strip_prefix('/') else {
         return Err(HttpError::not_found("not found"));
     };
+    let mut segments = SmallVec::new();
     if rest.is_empty() {
-        return Ok(SmallVec::new());
+        return Ok(segments);
     }
-    rest.split('/').map(decode_segment).collect()
+    for segment in rest.split('/') {
+        segments.push(decode_segment(segment)?);
+    }
+    Ok(segments)
 }
 
 /// A decoded query string: `key=value` pairs in order, repeated keys kept.

@@ -53,6 +53,17 @@ impl HeaderValue {
         })
     }
 
+    /// A short value the caller built from safe bytes (hex digits, dashes): stored inline
+    /// without re-checking it. Falls back to the checked path if it is too long.
+    pub(crate) fn from_safe_short(value: &[u8]) -> HeaderValue {
+        if value.len() > INLINE_VALUE {
+            return HeaderValue::try_from_bytes(value).unwrap_or(HeaderValue::from_static(""));
+        }
+        let mut bytes = [0; INLINE_VALUE];
+        bytes[..value.len()].copy_from_slice(value);
+        HeaderValue(Repr::Inline { len: value.len() as u8, bytes })
+    }
+
     /// The value's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         match &self.0 {

@@ -7,9 +7,9 @@
 //! `/items/{id}/edit`). Conflicting routes are errors when the route is added.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::http::request::Method;
@@ -98,7 +98,7 @@ impl<T> Endpoint<T> {
 
 #[derive(Debug, Default)]
 struct Node {
-    statics: HashMap<Box<str>, Node>,
+    statics: FxHashMap<Box<str>, Node>,
     param: Option<(Box<str>, Box<Node>)>,
     wildcard: Option<(Box<str>, usize)>,
     endpoint: Option<usize>,
