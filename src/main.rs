@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     let server = match Server::bind(config, app) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("pollserve: cannot listen: {e}");
+            eprintln!("pollserve: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -25,9 +25,29 @@ use std::thread::JoinHandle;
 use mio::Waker;
 use mio::net::TcpListener;
 
-use crate::app::App;
+use crate::app::{App, RouteError};
 use crate::config::Config;
 use worker::{Shared, Worker};
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug)]
+pub enum ServerError {
+    /// A route could not be added (conflict or malformed pattern).
+    Routes(RouteError),
+    /// Binding, starting a worker, or a worker's loop failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Routes(e) => write!(f, "{e}"),
+            ServerError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
 
 /// A bound, not yet running server.
 pub struct Server {
@@ -39,10 +59,26 @@ pub struct Server {
 
 impl Server {
     /// Binds one listener per worker thread on the configured address.
-    pub fn bind(config: Config, app: App) -> io::Result<Server> {
-        let listeners = listener::bind_all(config.addr, config.threads)?;
-        let local_addr = listeners[0].local_addr()?;
+    /// Fails if a route could not be added to `app`, or the address cannot be bound.
+    pub fn bind(config: Config, app: App) -> Result<Server, ServerError> {
+        app.check().map_err(ServerError::Routes)?;
+        let listeners = listener::bind_all(config.addr, config.threads).map_err(ServerError::Io)?;
+        let local_addr = listeners[0].local_addr().map_err(ServerError::Io)?;
         Ok(Server { listeners, local_addr, config, app: Arc::new(app) })
+    }
+
+    /// Binds, starts the workers and runs until a shutdown is requested through the handle
+    /// passed to `ready` (called once the server listens, e.g. to print the address).
+    pub fn run(
+        config: Config,
+        app: App,
+        ready: impl FnOnce(SocketAddr, ShutdownHandle),
+    ) -> Result<(), ServerError> {
+        let server = Server::bind(config, app)?;
+        let addr = server.local_addr();
+        let running = server.start().map_err(ServerError::Io)?;
+        ready(addr, running.shutdown_handle());
+        running.join().map_err(ServerError::Io)
     }
 
     /// The address actually bound (with the real port when port 0 was asked for).

@@ -5,8 +5,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::Duration;
+
+use pollserve::app::App;
+use pollserve::config::Config;
+use pollserve::server::{Running, Server, ShutdownHandle};
 
 /// How long a test waits on a socket before declaring the server stuck.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -15,21 +19,33 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub child: Child,
     pub addr: SocketAddr,
+    stdout: BufReader<ChildStdout>,
+    stderr: Option<BufReader<ChildStderr>>,
 }
 
 impl TestServer {
     /// Starts the server with `--addr 127.0.0.1:0` plus `args`, and waits for its startup line.
     pub fn start(args: &[&str]) -> TestServer {
+        Self::spawn(args, false)
+    }
+
+    /// Like [`TestServer::start`], with standard error captured for [`TestServer::stderr_line`].
+    pub fn start_capturing_stderr(args: &[&str]) -> TestServer {
+        Self::spawn(args, true)
+    }
+
+    fn spawn(args: &[&str], capture_stderr: bool) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pollserve"))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_stderr { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("spawn pollserve");
-        let stdout = child.stdout.take().expect("stdout");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let stderr = child.stderr.take().map(BufReader::new);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read startup line");
+        stdout.read_line(&mut line).expect("read startup line");
         // "pollserve listening on http://127.0.0.1:PORT (N threads)"
         let addr = line
             .split("http://")
@@ -37,7 +53,21 @@ impl TestServer {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
-        TestServer { child, addr }
+        TestServer { child, addr, stdout, stderr }
+    }
+
+    /// The next line the server prints on standard output (blocks until there is one).
+    pub fn stdout_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read stdout");
+        line
+    }
+
+    /// The next line on standard error (only with [`TestServer::start_capturing_stderr`]).
+    pub fn stderr_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stderr.as_mut().expect("stderr captured").read_line(&mut line).expect("read stderr");
+        line
     }
 
     /// A new raw client connection.
@@ -56,6 +86,37 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A server running inside the test process with an app the test built; shut down on drop.
+pub struct InProcess {
+    pub addr: SocketAddr,
+    shutdown: ShutdownHandle,
+    running: Option<Running>,
+}
+
+impl InProcess {
+    /// Starts `app` on 127.0.0.1, port 0, one worker thread.
+    pub fn start(app: App) -> InProcess {
+        let config = Config::new("127.0.0.1:0".parse().unwrap(), 1);
+        let server = Server::bind(config, app).expect("bind");
+        let addr = server.local_addr();
+        let running = server.start().expect("start workers");
+        InProcess { addr, shutdown: running.shutdown_handle(), running: Some(running) }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(running) = self.running.take() {
+            let _ = running.join();
+        }
     }
 }
 
