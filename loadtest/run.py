@@ -173,7 +173,7 @@ def servers(args):
     python = shutil.which("python3")
     result = [
         Server("pollserve", "this project", lambda port, threads: [
-            str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads)]),
+            str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", ":memory:"]),
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads: [

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::app::AppOptions;
+use crate::db::DbLocation;
 use crate::server::conn::ConnConfig;
 
 /// Default listen address: loopback, port 8000, like the blog post's Python server.
@@ -33,6 +34,10 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 /// Default largest request head: 16 KiB (nginx allows 4 × 8 KiB; most heads are under 1 KiB).
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16 * 1024;
+/// Default database file, in the working directory.
+pub const DEFAULT_DB: &str = "pollserve.db";
+/// Default number of database threads.
+pub const DEFAULT_DB_THREADS: u64 = 2;
 /// Time allowed after the last response for the client to close its side.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -85,6 +90,13 @@ pub struct Args {
     /// Add a Server-Timing header with each handler's duration.
     #[arg(long, env = "POLLSERVE_SERVER_TIMING")]
     pub server_timing: bool,
+    /// SQLite database file (`:memory:` for a throwaway database).
+    #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+    /// Threads that run database work and password hashing (never the event loops).
+    #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = DEFAULT_DB_THREADS,
+          value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub db_threads: u64,
     /// Allow this CORS origin (repeatable, or comma-separated; `*` for any). Default: deny all.
     #[arg(long = "cors-origin", env = "POLLSERVE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -124,6 +136,10 @@ pub struct Config {
     pub conn: ConnConfig,
     /// Switches for the built-in middleware.
     pub app: AppOptions,
+    /// Where the database lives.
+    pub db: DbLocation,
+    /// Database pool threads.
+    pub db_threads: usize,
 }
 
 impl Config {
@@ -136,6 +152,8 @@ impl Config {
             drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
             conn: ConnConfig::default(),
             app: AppOptions::default(),
+            db: DbLocation::Memory,
+            db_threads: DEFAULT_DB_THREADS as usize,
         }
     }
 }
@@ -171,6 +189,8 @@ impl Args {
                 access_log: self.access_log,
                 server_timing: self.server_timing,
             },
+            db: DbLocation::parse(&self.db),
+            db_threads: usize::try_from(self.db_threads).unwrap_or(1),
         })
     }
 }

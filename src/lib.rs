@@ -20,5 +20,6 @@
 
 pub mod app;
 pub mod config;
+pub mod db;
 pub mod http;
 pub mod server;

@@ -7,6 +7,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use pollserve::app::App;
+use pollserve::app::handlers::api::Services;
 use pollserve::config::Args;
 use pollserve::server::Server;
 
@@ -23,7 +24,14 @@ fn main() -> ExitCode {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
     }
     let threads = config.threads;
-    let app = App::builtin(&config.app);
+    let services = match Services::open(&config.db, config.db_threads) {
+        Ok(services) => services,
+        Err(e) => {
+            eprintln!("pollserve: cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = App::with_api(&config.app, &services);
     let server = match Server::bind(config, app) {
         Ok(server) => server,
         Err(e) => {
@@ -58,7 +66,10 @@ fn main() -> ExitCode {
             std::process::exit(130);
         }
     });
-    match running.join() {
+    let result = running.join();
+    // Jobs already queued finish (and commit) before the process exits.
+    services.db.close();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pollserve: worker failed: {e}");

@@ -50,6 +50,17 @@ pub struct Exchange {
     pub handler_started: Option<Instant>,
     /// Method and path for the access log (set by [`AccessLog`]).
     pub log_request: Option<Box<str>>,
+    /// Who is calling (set by the auth middleware for authenticated requests).
+    pub principal: Option<Principal>,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user's id.
+    pub user_id: i64,
+    /// The user's name.
+    pub username: std::sync::Arc<str>,
 }
 
 impl Exchange {
@@ -62,6 +73,7 @@ impl Exchange {
             cors_origin: None,
             handler_started: None,
             log_request: None,
+            principal: None,
         }
     }
 }

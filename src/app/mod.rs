@@ -23,6 +23,7 @@
 //! - [`query`]: strict percent-decoding of paths and queries.
 //! - [`handlers`]: pollserve's own endpoints, defined with this same API.
 
+pub mod auth;
 pub mod defer;
 pub mod handlers;
 pub mod middleware;
@@ -105,6 +106,11 @@ impl Context<'_> {
         Ok(target.completer(key, id))
     }
 
+    /// The authenticated caller, on routes the auth middleware protects.
+    pub fn principal(&self) -> Option<&middleware::Principal> {
+        self.exchange.principal.as_ref()
+    }
+
     /// The request id, when the request-id middleware runs.
     pub fn request_id(&self) -> Option<&HeaderValue> {
         self.exchange.request_id.as_ref()
@@ -184,9 +190,16 @@ impl App {
         app
     }
 
+    /// pollserve's own endpoints, the `/api` resource on `services`' database, and the default
+    /// middleware.
+    pub fn with_api(options: &AppOptions, services: &Arc<handlers::api::Services>) -> App {
+        handlers::api::routes(App::builtin(options), services)
+    }
+
     /// pollserve's own endpoints without any middleware (deterministic output, for tests).
     pub fn endpoints() -> App {
         let mut app = App::new()
+            .get("/openapi.json", handlers::openapi::document)
             .get("/", builtin::hello)
             .get("/json", builtin::json)
             .get("/plaintext", builtin::plaintext)

@@ -188,6 +188,12 @@ impl Response {
         Response::new(StatusCode::NO_CONTENT)
     }
 
+    /// Sets the content type (builder style).
+    pub fn with_content_type(mut self, content_type: &'static str) -> Response {
+        self.content_type = content_type;
+        self
+    }
+
     /// Adds a header (builder style).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Response {
         self.headers.push((name, value));
@@ -236,12 +242,30 @@ pub struct HttpError {
     /// Extra headers for the error response (a `Vec`: errors are off the hot path, and a small
     /// error type keeps every `Result` small).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Per-field problems (validation errors), sent as `"fields": [{"field", "message"}]`.
+    pub fields: Vec<FieldError>,
+}
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
 }
 
 impl HttpError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> HttpError {
-        HttpError { status, message: message.into(), headers: Vec::new() }
+        HttpError { status, message: message.into(), headers: Vec::new(), fields: Vec::new() }
+    }
+
+    /// 422 listing each invalid field.
+    pub fn invalid_fields(fields: Vec<FieldError>) -> HttpError {
+        let mut error = HttpError::new(StatusCode::UNPROCESSABLE_CONTENT, "validation failed");
+        error.fields = fields;
+        error
     }
 
     /// 400 Bad Request.
@@ -276,7 +300,23 @@ impl std::error::Error for HttpError {}
 
 impl From<HttpError> for Response {
     fn from(error: HttpError) -> Response {
-        let body = response::error_body(error.status, &error.message);
+        let body = if error.fields.is_empty() {
+            response::error_body(error.status, &error.message)
+        } else {
+            #[derive(Serialize)]
+            struct Envelope<'a> {
+                error: Detail<'a>,
+            }
+            #[derive(Serialize)]
+            struct Detail<'a> {
+                status: u16,
+                message: &'a str,
+                fields: &'a [FieldError],
+            }
+            let detail =
+                Detail { status: error.status.code(), message: &error.message, fields: &error.fields };
+            serde_json::to_vec(&Envelope { error: detail }).unwrap_or_default()
+        };
         let mut response = Response::bytes(error.status, "application/json", body);
         response.headers.extend(error.headers);
         response

@@ -35,8 +35,11 @@ impl TestServer {
     }
 
     fn spawn(args: &[&str], capture_stderr: bool) -> TestServer {
+        // A throwaway database unless the test names one: tests never leave files behind.
+        let db: &[&str] = if args.contains(&"--db") { &[] } else { &["--db", ":memory:"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_pollserve"))
             .args(["--addr", "127.0.0.1:0"])
+            .args(db)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(if capture_stderr { Stdio::piped() } else { Stdio::inherit() })

@@ -1,6 +1,8 @@
 //! The built-in endpoints, one file per group, all defined with the same [`App`](super::App)
 //! API a user's own API uses.
 
+pub mod api;
 pub mod builtin;
 pub mod echo;
 pub mod learn;
+pub mod openapi;

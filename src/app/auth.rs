@@ -1,0 +1,282 @@
+//! Users, passwords and bearer tokens.
+//!
+//! Passwords are hashed with Argon2id (default parameters) on the database pool, never on a loop
+//! thread. A login creates a random 256-bit token; the client gets the token, the database keeps
+//! only its SHA-256. Tokens are also held in memory ([`TokenCache`]), so the [`Auth`] middleware
+//! checks `Authorization: Bearer …` on the loop without touching the database; the cache is
+//! filled at start-up and changed only after the database has committed (login, logout).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::middleware::{Exchange, Middleware, Principal};
+use super::request::Request;
+use super::response::{HeaderValue, HttpError, Response};
+use crate::http::request::Method;
+use crate::http::status::StatusCode;
+
+/// How long a token stays valid after login.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Failed logins allowed per client address per window before 429.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+
+/// The window failed logins are counted in.
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Hashes a password with Argon2id and a random salt, as a PHC string. CPU-heavy: pool only.
+pub fn hash_password(password: &str) -> Result<String, HttpError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|_| HttpError::internal("password hashing failed"))
+}
+
+/// Checks a password against a PHC string (constant-time inside argon2). CPU-heavy: pool only.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// A PHC string of a password nobody has, so logins for unknown users take as long as others.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no user has this password").unwrap_or_default())
+}
+
+/// A new random 256-bit token, hex-encoded.
+pub fn new_token() -> Result<String, HttpError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| HttpError::internal("no randomness available"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The SHA-256 of a token: what the database and the cache store.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[derive(Debug, Clone)]
+struct CachedToken {
+    hash: [u8; 32],
+    principal: Principal,
+    expires_at: i64,
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// Unknown or revoked token.
+    Invalid,
+    /// The token expired.
+    Expired,
+}
+
+/// Live tokens by hash, mirrored from the database.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    tokens: Mutex<HashMap<[u8; 32], CachedToken>>,
+}
+
+impl TokenCache {
+    /// Loads every unexpired, unrevoked token.
+    pub fn load(connection: &Connection) -> rusqlite::Result<TokenCache> {
+        let cache = TokenCache::default();
+        let mut statement = connection.prepare(
+            "SELECT t.token_hash, t.expires_at, u.id, u.username FROM tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.revoked = 0 AND t.expires_at > ?1",
+        )?;
+        let rows = statement.query_map([unix_now()], |row| {
+            let hash: Vec<u8> = row.get(0)?;
+            Ok((hash, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, String>(3)?))
+        })?;
+        for row in rows {
+            let (hash, expires_at, user_id, username) = row?;
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                cache.insert(hash, Principal { user_id, username: username.into() }, expires_at);
+            }
+        }
+        Ok(cache)
+    }
+
+    /// Adds a token (after its row committed).
+    pub fn insert(&self, hash: [u8; 32], principal: Principal, expires_at: i64) {
+        let token = CachedToken { hash, principal, expires_at };
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(hash, token);
+    }
+
+    /// Removes a token (after its revocation committed).
+    pub fn revoke(&self, hash: &[u8; 32]) {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).remove(hash);
+    }
+
+    /// Who a bearer token belongs to.
+    pub fn check(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
+        let hash = token_hash(token);
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = tokens.get(&hash).ok_or(AuthError::Invalid)?;
+        // The map found it by hash; compare the stored secret digest in constant time anyway.
+        if !bool::from(found.hash.ct_eq(&hash)) {
+            return Err(AuthError::Invalid);
+        }
+        if found.expires_at <= now {
+            return Err(AuthError::Expired);
+        }
+        Ok(found.principal.clone())
+    }
+}
+
+/// The bearer token of a request, if it sent one.
+pub fn bearer<'a>(request: &Request<'a>) -> Option<&'a str> {
+    let value = std::str::from_utf8(request.header("authorization")?).ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// 401 with `WWW-Authenticate: Bearer` (RFC 6750).
+pub fn unauthorized(error: AuthError) -> HttpError {
+    let (message, challenge) = match error {
+        AuthError::Missing => ("authentication required", "Bearer"),
+        AuthError::Invalid => ("invalid or revoked token", "Bearer error=\"invalid_token\""),
+        AuthError::Expired => ("token expired", "Bearer error=\"invalid_token\""),
+    };
+    HttpError::new(StatusCode::UNAUTHORIZED, message)
+        .with_header("WWW-Authenticate", HeaderValue::from_static(challenge))
+}
+
+/// Requires a valid bearer token on the routes `protects` selects, and records who called.
+pub struct Auth {
+    tokens: Arc<TokenCache>,
+    protects: fn(Method, &str) -> bool,
+}
+
+impl Auth {
+    /// Authentication for the requests `protects(method, path)` selects.
+    pub fn new(tokens: Arc<TokenCache>, protects: fn(Method, &str) -> bool) -> Auth {
+        Auth { tokens, protects }
+    }
+}
+
+impl Middleware for Auth {
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        if !(self.protects)(request.method(), request.path()) {
+            return None;
+        }
+        let result = bearer(request).ok_or(AuthError::Missing).and_then(|t| self.tokens.check(t, unix_now()));
+        match result {
+            Ok(principal) => {
+                exchange.principal = Some(principal);
+                None
+            }
+            Err(error) => Some(unauthorized(error).into()),
+        }
+    }
+}
+
+/// Counts failed logins per client address; too many in a window → 429.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl LoginLimiter {
+    /// `Err(seconds to wait)` when this address has failed too often recently.
+    pub fn check(&self, address: IpAddr, now: Instant) -> Result<(), u64> {
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        match failures.get(&address) {
+            Some(&(start, count))
+                if count >= MAX_FAILED_LOGINS && now.duration_since(start) < LOGIN_WINDOW =>
+            {
+                Err((LOGIN_WINDOW - now.duration_since(start)).as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed login.
+    pub fn failed(&self, address: IpAddr, now: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = failures.entry(address).or_insert((now, 0));
+        if now.duration_since(entry.0) >= LOGIN_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        // Forget addresses whose window has passed, so the map stays small.
+        if failures.len() > 10_000 {
+            failures.retain(|_, (start, _)| now.duration_since(*start) < LOGIN_WINDOW);
+        }
+    }
+
+    /// A successful login clears the address's count.
+    pub fn succeeded(&self, address: IpAddr) {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner).remove(&address);
+    }
+}
+
+/// 429 with `Retry-After`.
+pub fn too_many_logins(retry_after: u64) -> HttpError {
+    let value = HeaderValue::try_from_bytes(retry_after.to_string().as_bytes())
+        .unwrap_or(HeaderValue::from_static("60"));
+    HttpError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed logins").with_header("Retry-After", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_checked_by_hash() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        let cache = TokenCache::default();
+        let ann = Principal { user_id: 1, username: "ann".into() };
+        cache.insert(token_hash(&a), ann, unix_now() + 60);
+        assert_eq!(cache.check(&a, unix_now()).unwrap().user_id, 1);
+        assert_eq!(cache.check(&b, unix_now()).unwrap_err(), AuthError::Invalid);
+        assert_eq!(cache.check(&a, unix_now() + 61).unwrap_err(), AuthError::Expired);
+        cache.revoke(&token_hash(&a));
+        assert_eq!(cache.check(&a, unix_now()).unwrap_err(), AuthError::Invalid);
+    }
+
+    #[test]
+    fn failed_logins_are_limited_per_address() {
+        let limiter = LoginLimiter::default();
+        let (ip, other): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let t0 = Instant::now();
+        for _ in 0..MAX_FAILED_LOGINS {
+            assert!(limiter.check(ip, t0).is_ok());
+            limiter.failed(ip, t0);
+        }
+        assert!(limiter.check(ip, t0).is_err());
+        assert!(limiter.check(other, t0).is_ok());
+        assert!(limiter.check(ip, t0 + LOGIN_WINDOW).is_ok());
+        limiter.succeeded(ip);
+        assert!(limiter.check(ip, t0).is_ok());
+    }
+}

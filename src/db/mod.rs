@@ -1,0 +1,202 @@
+//! The database: SQLite (bundled) opened by a small pool of blocking threads.
+//!
+//! Event-loop threads never touch SQLite. A handler defers its response and submits a [`Job`];
+//! a pool thread runs it against its own connection and completes the response, which the
+//! worker's `mio::Waker` brings back to the loop. The queue is bounded: when it is full the
+//! request is answered 503 with `Retry-After` instead of waiting without limit.
+//!
+//! Durability: every write commits before its job completes, and the database runs in WAL mode
+//! with `synchronous=NORMAL`, so an acknowledged write survives a crash or `kill -9` of the
+//! server (a power loss may lose the last transactions; `synchronous=FULL` would cover that at
+//! the price of an fsync per commit).
+
+pub mod migrations;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::app::{Completer, HeaderValue, HttpError, Response};
+use crate::http::status::StatusCode;
+
+/// Jobs waiting per pool thread before new ones are refused with 503.
+pub const QUEUE_PER_THREAD: usize = 256;
+
+/// How long SQLite waits for a lock held by another pool thread before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    /// A file (created if missing).
+    File(PathBuf),
+    /// A throwaway in-memory database shared by the pool's connections, gone at exit.
+    Memory,
+}
+
+impl DbLocation {
+    /// `:memory:` or a path.
+    pub fn parse(value: &str) -> DbLocation {
+        if value == ":memory:" { DbLocation::Memory } else { DbLocation::File(value.into()) }
+    }
+}
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug)]
+pub enum DbError {
+    /// SQLite said no.
+    Sqlite(rusqlite::Error),
+    /// A pool thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Sqlite(e) => write!(f, "database: {e}"),
+            DbError::Thread(e) => write!(f, "database thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(e)
+    }
+}
+
+/// Work for a pool thread: runs against that thread's connection, returns the response.
+pub type Work = Box<dyn FnOnce(&mut Connection) -> Response + Send>;
+
+/// A unit of work and where its response goes.
+pub struct Job {
+    work: Work,
+    completer: Completer,
+}
+
+/// The pool of database threads.
+pub struct DbPool {
+    sender: Mutex<Option<SyncSender<Job>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for DbPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DbPool")
+    }
+}
+
+impl DbPool {
+    /// Opens `threads` connections to `location`, migrating the schema first, then runs `init`
+    /// on the first connection (start-up work such as loading caches) and returns its result.
+    pub fn open<T>(
+        location: &DbLocation,
+        threads: usize,
+        init: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<(Arc<DbPool>, T), DbError> {
+        let threads = threads.max(1);
+        // A unique name per pool, so two in-memory servers in one process stay apart.
+        let memory_name =
+            format!("file:pollserve-{}-{}?mode=memory&cache=shared", std::process::id(), unique());
+        let open = || -> Result<Connection, DbError> {
+            let connection = match location {
+                DbLocation::File(path) => Connection::open(path)?,
+                DbLocation::Memory => Connection::open_with_flags(
+                    &memory_name,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_CREATE
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )?,
+            };
+            configure(&connection)?;
+            Ok(connection)
+        };
+        let mut first = open()?;
+        migrations::migrate(&mut first)?;
+        let initialized = init(&mut first)?;
+        let mut connections = vec![first];
+        for _ in 1..threads {
+            connections.push(open()?);
+        }
+        let (sender, receiver) = sync_channel::<Job>(QUEUE_PER_THREAD * threads);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut handles = Vec::new();
+        for (index, mut connection) in connections.into_iter().enumerate() {
+            let receiver = Arc::clone(&receiver);
+            let handle = std::thread::Builder::new()
+                .name(format!("pollserve-db-{index}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job, never during it.
+                        let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        let Ok(job) = job else { return };
+                        let work = job.work;
+                        let response =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut connection)))
+                                .unwrap_or_else(|_| HttpError::internal("database job panicked").into());
+                        job.completer.complete(response);
+                    }
+                })
+                .map_err(DbError::Thread)?;
+            handles.push(handle);
+        }
+        Ok((Arc::new(DbPool { sender: Mutex::new(Some(sender)), threads: Mutex::new(handles) }), initialized))
+    }
+
+    /// Queues `work`; its response goes to `completer`. When the queue is full the request is
+    /// answered at once with 503 and `Retry-After`.
+    pub fn submit(&self, completer: Completer, work: Work) {
+        let job = Job { work, completer };
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let refused = match sender {
+            Some(sender) => match sender.try_send(job) {
+                Ok(()) => return,
+                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+            },
+            None => job,
+        };
+        refused.completer.complete(overloaded());
+    }
+
+    /// Stops accepting jobs, lets queued ones finish, and joins the threads.
+    pub fn close(&self) {
+        self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// 503 for a full queue.
+pub fn overloaded() -> Response {
+    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database busy, retry shortly")
+        .with_header("Retry-After", HeaderValue::from_static("1"))
+        .into()
+}
+
+/// Per-connection settings: WAL, foreign keys, a busy timeout, a statement cache.
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
