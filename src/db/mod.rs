@@ -200,3 +200,60 @@ fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::defer::DeferTarget;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_full_queue_answers_503_at_once_and_queued_jobs_still_run() {
+        let (pool, ()) = DbPool::open(&DbLocation::Memory, 1, |_| Ok(())).unwrap();
+        let (target, completions) = DeferTarget::new(None);
+        let (release, gate) = mpsc::channel::<()>();
+        // Job 0 blocks the only thread; then QUEUE_PER_THREAD jobs fill the queue.
+        let (_, completer) = target.completer(0, 0);
+        pool.submit(
+            completer,
+            Box::new(move |_| {
+                let _ = gate.recv();
+                Response::no_content()
+            }),
+        );
+        // The thread may or may not have taken job 0 yet; submit until one is refused.
+        let mut submitted = 1;
+        loop {
+            let (_, completer) = target.completer(submitted, 0);
+            pool.submit(completer, Box::new(|_| Response::no_content()));
+            if let Ok(refused) = completions.try_recv() {
+                assert_eq!(refused.response.status, StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(refused.response.header("retry-after").unwrap().as_bytes(), b"1");
+                break;
+            }
+            submitted += 1;
+            assert!(submitted <= QUEUE_PER_THREAD + 2, "the queue never filled");
+        }
+        release.send(()).unwrap();
+        let done = (0..submitted)
+            .map(|_| completions.recv().unwrap())
+            .filter(|c| c.response.status == StatusCode::NO_CONTENT);
+        assert_eq!(done.count(), submitted);
+        pool.close();
+    }
+
+    #[test]
+    fn in_memory_pools_are_separate_and_shared_by_their_threads() {
+        let (a, ()) =
+            DbPool::open(&DbLocation::Memory, 2, |c| c.execute_batch("CREATE TABLE only_in_a (x)")).unwrap();
+        let (b, found) = DbPool::open(&DbLocation::Memory, 2, |c| {
+            c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'only_in_a'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .unwrap();
+        assert_eq!(found, 0);
+        a.close();
+        b.close();
+    }
+}
