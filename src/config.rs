@@ -97,6 +97,9 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = DEFAULT_DB_THREADS,
           value_parser = clap::value_parser!(u64).range(1..=64))]
     pub db_threads: u64,
+    /// Failed logins allowed per client address per minute before /api/login answers 429.
+    #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS)]
+    pub max_failed_logins: u32,
     /// Allow this CORS origin (repeatable, or comma-separated; `*` for any). Default: deny all.
     #[arg(long = "cors-origin", env = "POLLSERVE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -140,6 +143,8 @@ pub struct Config {
     pub db: DbLocation,
     /// Database pool threads.
     pub db_threads: usize,
+    /// Failed logins per address per minute before 429.
+    pub max_failed_logins: u32,
 }
 
 impl Config {
@@ -154,6 +159,7 @@ impl Config {
             app: AppOptions::default(),
             db: DbLocation::Memory,
             db_threads: DEFAULT_DB_THREADS as usize,
+            max_failed_logins: crate::app::auth::MAX_FAILED_LOGINS,
         }
     }
 }
@@ -191,6 +197,7 @@ impl Args {
             },
             db: DbLocation::parse(&self.db),
             db_threads: usize::try_from(self.db_threads).unwrap_or(1),
+            max_failed_logins: self.max_failed_logins,
         })
     }
 }

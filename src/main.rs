@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
     }
     let threads = config.threads;
-    let services = match Services::open(&config.db, config.db_threads) {
+    let services = match Services::open(&config.db, config.db_threads, config.max_failed_logins) {
         Ok(services) => services,
         Err(e) => {
             eprintln!("pollserve: cannot open the database: {e}");

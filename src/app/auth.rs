@@ -27,7 +27,7 @@ use crate::http::status::StatusCode;
 /// How long a token stays valid after login.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Failed logins allowed per client address per window before 429.
+/// Default number of failed logins allowed per client address per window before 429.
 pub const MAX_FAILED_LOGINS: u32 = 5;
 
 /// The window failed logins are counted in.
@@ -190,18 +190,30 @@ impl Middleware for Auth {
 }
 
 /// Counts failed logins per client address; too many in a window → 429.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginLimiter {
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    max_failures: u32,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter::new(MAX_FAILED_LOGINS)
+    }
 }
 
 impl LoginLimiter {
+    /// A limiter allowing `max_failures` failed logins per address per [`LOGIN_WINDOW`].
+    pub fn new(max_failures: u32) -> LoginLimiter {
+        LoginLimiter { failures: Mutex::new(HashMap::new()), max_failures }
+    }
+
     /// `Err(seconds to wait)` when this address has failed too often recently.
     pub fn check(&self, address: IpAddr, now: Instant) -> Result<(), u64> {
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         match failures.get(&address) {
             Some(&(start, count))
-                if count >= MAX_FAILED_LOGINS && now.duration_since(start) < LOGIN_WINDOW =>
+                if count >= self.max_failures && now.duration_since(start) < LOGIN_WINDOW =>
             {
                 Err((LOGIN_WINDOW - now.duration_since(start)).as_secs().max(1))
             }

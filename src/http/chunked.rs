@@ -134,6 +134,11 @@ impl ChunkedDecoder {
         self.written
     }
 
+    /// Whether [`ChunkedDecoder::reclaim`] would free any bytes.
+    pub fn reclaimable(&self) -> bool {
+        self.read > self.written
+    }
+
     /// Gives back the encoded bytes already decoded: returns `(read, written)` before the
     /// call, and from now on expects the undecoded bytes at `written`. The caller moves
     /// `buf[read..]` to `buf[written..]`, so framing bytes stop occupying the buffer.

@@ -347,11 +347,12 @@ impl<S: Stream> Conn<S> {
                 self.transition(Event::OutputDrained);
             }
             let fill = if self.wants_input() { self.fill(ctx.config) } else { Fill::Drained };
-            let served = self.process(ctx);
+            self.process(ctx);
             self.flush();
-            // A full buffer may hide more bytes in the socket: after making room, read again,
-            // since edge-triggered readiness will not report them a second time.
-            if !(fill == Fill::Full && served > 0 && self.wants_input()) {
+            // A full buffer may hide more bytes in the socket: once there is room again (requests
+            // consumed, or a parsed head raised the limit to its body's size), read again, since
+            // edge-triggered readiness will not report those bytes a second time.
+            if !(fill == Fill::Full && self.wants_input() && self.has_room(ctx.config)) {
                 break;
             }
         }
@@ -504,19 +505,37 @@ impl<S: Stream> Conn<S> {
                 return true;
             }
         }
-        let limit = match &self.state {
-            State::ReadingBody(PendingBody { head_len, kind: BodyKind::Length(n), .. }) => head_len + n,
-            State::ReadingBody(PendingBody { head_len, .. }) => {
-                head_len + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
-            }
-            _ => config.max_head_bytes,
-        };
+        let limit = self.input_limit(config);
         if self.input.len() >= limit {
             return false;
         }
         let grown = (self.input.len() * 2).clamp(INITIAL_READ_BUFFER, limit);
         self.input.resize(grown, 0);
         true
+    }
+
+    /// How large the read buffer may grow for what the connection is reading now.
+    fn input_limit(&self, config: &ConnConfig) -> usize {
+        match &self.state {
+            State::ReadingBody(PendingBody { head_len, kind: BodyKind::Length(n), .. }) => head_len + n,
+            State::ReadingBody(PendingBody { head_len, .. }) => {
+                head_len + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
+            }
+            _ => config.max_head_bytes,
+        }
+    }
+
+    /// Whether [`Conn::make_room`] could free space now (the state may have changed since the
+    /// buffer filled: a parsed head raises the limit to the body's size).
+    fn has_room(&self, config: &ConnConfig) -> bool {
+        let reclaimable = matches!(
+            &self.state,
+            State::ReadingBody(PendingBody { kind: BodyKind::Chunked(decoder), .. }) if decoder.reclaimable()
+        );
+        self.end < self.input.len()
+            || self.start > 0
+            || reclaimable
+            || self.input.len() < self.input_limit(config)
     }
 
     /// Answers every complete request in the read buffer, in order. Returns how many.
@@ -992,6 +1011,23 @@ mod tests {
         let mut h = Harness::new();
         let req = b"POST /nope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: y\r\n\r\n";
         let out = h.send(&[&req[..], GET].concat());
+        assert_eq!(statuses(&out), ["404", "200"]);
+    }
+
+    #[test]
+    fn a_body_larger_than_the_head_limit_arriving_at_once_is_read_completely() {
+        // Regression (found by schemathesis): the buffer filled at the head limit, the head
+        // was parsed, and the connection stopped reading with the body still in the socket.
+        let mut h = Harness::new();
+        let body = "x".repeat(100_000);
+        let request =
+            format!("POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let out = h.send(&[request.as_bytes(), GET].concat());
+        assert_eq!(statuses(&out), ["404", "200"]);
+        let chunked = format!(
+            "POST /nope HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\n{body}\r\n0\r\n\r\n"
+        );
+        let out = h.send(&[chunked.as_bytes(), GET].concat());
         assert_eq!(statuses(&out), ["404", "200"]);
     }
 

@@ -41,10 +41,16 @@ pub struct Services {
 }
 
 impl Services {
-    /// Opens (and migrates) the database and loads the live tokens.
-    pub fn open(location: &DbLocation, threads: usize) -> Result<Arc<Services>, DbError> {
+    /// Opens (and migrates) the database and loads the live tokens; `max_failed_logins` per
+    /// client address per minute before logins answer 429.
+    pub fn open(
+        location: &DbLocation,
+        threads: usize,
+        max_failed_logins: u32,
+    ) -> Result<Arc<Services>, DbError> {
         let (db, tokens) = DbPool::open(location, threads, |connection| TokenCache::load(connection))?;
-        Ok(Arc::new(Services { db, tokens: Arc::new(tokens), logins: LoginLimiter::default() }))
+        let logins = LoginLimiter::new(max_failed_logins);
+        Ok(Arc::new(Services { db, tokens: Arc::new(tokens), logins }))
     }
 }
 
@@ -53,9 +59,7 @@ pub fn protects(method: Method, path: &str) -> bool {
     match path {
         "/api/logout" => true,
         "/api/items" => method == Method::Post,
-        _ => {
-            path.starts_with("/api/items/") && matches!(method, Method::Put | Method::Patch | Method::Delete)
-        }
+        _ => path.starts_with("/api/items/") && matches!(method, Method::Put | Method::Delete),
     }
 }
 
@@ -303,7 +307,7 @@ fn item_input(request: &Request<'_>) -> Result<ItemInput, HttpError> {
         }
     };
     let body = match object.get("body") {
-        None | Some(Value::Null) => String::new(),
+        None => String::new(),
         Some(Value::String(b)) if b.chars().count() <= MAX_BODY => b.clone(),
         Some(Value::String(_)) => {
             problems.push(field("body", "must be at most 10000 characters"));
@@ -315,7 +319,7 @@ fn item_input(request: &Request<'_>) -> Result<ItemInput, HttpError> {
         }
     };
     let done = match object.get("done") {
-        None | Some(Value::Null) => false,
+        None => false,
         Some(Value::Bool(done)) => *done,
         Some(_) => {
             problems.push(field("done", "must be true or false"));
