@@ -31,8 +31,11 @@ const REQUESTS: &[&[u8]] = &[
 /// Feeds `chunks` one wakeup each and returns everything written, with `100 Continue` interim
 /// responses removed (whether one is needed depends on whether the body came with the head).
 fn run(chunks: &[Vec<u8>]) -> Vec<u8> {
+    run_with(chunks, ConnConfig::default())
+}
+
+fn run_with(chunks: &[Vec<u8>], config: ConnConfig) -> Vec<u8> {
     let app = App::endpoints();
-    let config = ConnConfig::default();
     let mut date = CachedDate::new();
     date.refresh(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let mut buffers = BufferPool::new();
@@ -129,5 +132,21 @@ proptest! {
         let stream: Vec<u8> = picks.iter().flat_map(|&i| REQUESTS[i]).copied().collect();
         let bytes: Vec<Vec<u8>> = stream.iter().map(|&b| vec![b]).collect();
         prop_assert_eq!(run(&bytes), run(&[stream]));
+    }
+}
+
+/// Inputs the fuzzers found, replayed the way the `conn` fuzz target runs them: the first byte
+/// picks the piece size, and pieces must give the same output as the whole.
+#[test]
+fn fuzzer_findings_stay_fixed() {
+    for (name, data) in
+        [("conn-non-ascii-target", &include_bytes!("regressions/conn-non-ascii-target.bin")[..])]
+    {
+        let (&size, input) = data.split_first().unwrap();
+        let size = usize::from(size % 16) + 1;
+        let pieces: Vec<Vec<u8>> = input.chunks(size).map(<[u8]>::to_vec).collect();
+        // The fuzz target's limits.
+        let config = || ConnConfig { max_head_bytes: 1024, max_body: 4096, ..ConnConfig::default() };
+        assert_eq!(run_with(&pieces, config()), run_with(&[input.to_vec()], config()), "{name}");
     }
 }
