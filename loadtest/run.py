@@ -32,6 +32,7 @@ PEERS = HERE / "peers"
 RESULTS = HERE / "results"
 VENV = HERE / ".venv"
 PEER_TARGET = HERE / "target"
+DB_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / "pollserve-loadtest"
 
 HELLO = b'{"message": "Hello bro, this is your HTTP response"}'
 EXPECTED = {"/": HELLO, "/json": b'{"message":"Hello, World!"}', "/plaintext": b"Hello, World!"}
@@ -48,6 +49,10 @@ class Scenario:
     pipeline: int = 1
     close: bool = False
     all_cores: bool = False
+    api: bool = False  # needs the /api routes and a database; runs a setup first
+    script: str = ""  # a wrk Lua script that takes the bearer token as its argument
+    seed_items: int = 0  # items created during setup
+    background: str = ""  # a path loaded by a second wrk while this one measures
 
 
 SCENARIOS = [
@@ -56,6 +61,14 @@ SCENARIOS = [
     Scenario("close", "new connection per request, 64 conns, GET /", "/", 64, close=True),
     Scenario("json", "keep-alive, 64 conns, GET /json", "/json", 64),
     Scenario("keepalive_all_cores", "keep-alive, 64 conns, GET /, all cores (unpinned)", "/", 64, all_cores=True),
+    Scenario("db_read", "keep-alive, 64 conns, GET /api/items/1 (SQLite read)", "/api/items/1", 64, api=True),
+    Scenario("db_write", "keep-alive, 64 conns, POST /api/items (auth + SQLite insert)", "/api/items", 64, api=True,
+             script="post_item.lua"),
+    Scenario("hot_alone", "GET / latency, 64 conns, 1 event loop + 1 db thread, unpinned, 2000 items stored",
+             "/", 64, all_cores=True, api=True, seed_items=2000),
+    Scenario("hot_with_slow_queries", "as hot_alone, while 4 more connections run full-table LIKE scans "
+             "(GET /api/items?q=…&limit=100)", "/", 64, all_cores=True, api=True, seed_items=2000,
+             background="/api/items?q=no-such-words&limit=100"),
 ]
 
 
@@ -63,10 +76,12 @@ SCENARIOS = [
 class Server:
     name: str
     note: str
-    command: object  # callable(port, threads) -> argv
+    command: object  # callable(port, threads, db_path) -> argv
     available: bool = True
     why_not: str = ""
     version: str = ""
+    serves: tuple = ("hello",)  # "hello": /, /json, /plaintext; "api": the /api routes
+    env: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -156,7 +171,7 @@ def prepare_fastapi(build):
         made = run([sys.executable, "-m", "venv", str(VENV)])
         if made.returncode != 0:
             return None, f"python venv failed: {made.stderr.strip()[-200:]}"
-        pip = run([str(VENV / "bin" / "pip"), "install", "-q", "fastapi", "uvicorn[standard]"])
+        pip = run([str(VENV / "bin" / "pip"), "install", "-q", "fastapi", "uvicorn[standard]", "argon2-cffi"])
         if pip.returncode != 0:
             return None, f"pip install failed: {pip.stderr.strip()[-200:]}"
     if not uvicorn.exists():
@@ -172,18 +187,24 @@ def servers(args):
     uvicorn, fastapi_why = prepare_fastapi(build_peers)
     python = shutil.which("python3")
     result = [
-        Server("pollserve", "this project", lambda port, threads: [
-            str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", ":memory:"]),
-        Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads: [
+        Server("pollserve", "this project (`--db` a fresh SQLite file per run)", lambda port, threads, db: [
+            str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", db,
+            "--db-threads", str(threads)], serves=("hello", "api")),
+        Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
-        Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads: [
+        Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
             str(axum), f"127.0.0.1:{port}", str(threads)], axum is not None, axum_why),
-        Server("fastapi", "FastAPI on uvicorn (uvloop, httptools), workers = n", lambda port, threads: [
+        Server("fastapi", "FastAPI on uvicorn (uvloop, httptools), workers = n", lambda port, threads, db: [
             str(uvicorn), "fastapi_app:app", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(threads), "--no-access-log", "--log-level", "warning"],
             uvicorn is not None, fastapi_why),
+        Server("fastapi-sqlite", "FastAPI + sqlite3 + argon2-cffi on uvicorn, the same /api routes",
+               lambda port, threads, db: [
+                   str(uvicorn), "fastapi_db_app:app", "--host", "127.0.0.1", "--port", str(port),
+                   "--workers", str(threads), "--no-access-log", "--log-level", "warning"],
+               uvicorn is not None, fastapi_why, serves=("api",)),
         Server("python-http.server", "the blog's BaseHTTPRequestHandler + HTTPServer (HTTP/1.0, "
-               "single-threaded)", lambda port, threads: [python, "blog_server.py", str(port)],
+               "single-threaded)", lambda port, threads, db: [python, "blog_server.py", str(port)],
                python is not None, "python3 not found"),
     ]
     wanted = set(args.servers.split(",")) if args.servers else None
@@ -200,12 +221,17 @@ def free_port():
 
 
 def start(server, scenario, port):
-    threads = 2 if scenario.all_cores else 1
-    argv = server.command(port, threads)
+    # Unpinned database scenarios measure one event loop beside one database thread.
+    threads = 1 if scenario.api else (2 if scenario.all_cores else 1)
+    db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    argv = server.command(port, threads, str(db))
     if not scenario.all_cores:
         argv = ["taskset", "-c", SERVER_CORE] + argv
+    env = dict(os.environ, POLLSERVE_PEER_DB=str(db))
     proc = subprocess.Popen(argv, cwd=PEERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -229,6 +255,45 @@ def stop(proc):
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+def api_call(port, method, path, body=None, token=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def api_setup(port, seed_items):
+    """Registers a user, logs in, creates item 1 (and `seed_items` more); returns the token."""
+    credentials = {"username": "loadtest", "password": "loadtest-password"}
+    status, body = api_call(port, "POST", "/api/users", credentials)
+    if status != 201:
+        raise RuntimeError(f"POST /api/users answered {status} {body[:80]!r}")
+    status, body = api_call(port, "POST", "/api/login", credentials)
+    if status != 200:
+        raise RuntimeError(f"POST /api/login answered {status} {body[:80]!r}")
+    token = json.loads(body)["token"]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    for i in range(1 + seed_items):
+        item = {"title": f"item {i}", "body": "some text to search through " * 4}
+        conn.request("POST", "/api/items", body=json.dumps(item), headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 201:
+            raise RuntimeError(f"POST /api/items answered {response.status}")
+    conn.close()
+    status, body = api_call(port, "GET", "/api/items/1")
+    if status != 200 or json.loads(body).get("title") != "item 0":
+        raise RuntimeError(f"GET /api/items/1 answered {status} {body[:80]!r}")
+    return token
 
 
 def check_answer(port, path):
@@ -288,15 +353,19 @@ def peak_rss_kib(pids):
 # --- wrk -------------------------------------------------------------------------------------
 
 
-def wrk_command(scenario, port, seconds):
+def wrk_command(scenario, port, seconds, token="TOKEN"):
     argv = ["wrk", "-t1", f"-c{scenario.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if scenario.close:
         argv += ["-H", "Connection: close"]
     if scenario.pipeline > 1:
         argv += ["-s", str(HERE / "pipeline.lua")]
+    if scenario.script:
+        argv += ["-s", str(HERE / scenario.script)]
     argv.append(f"http://127.0.0.1:{port}{scenario.path}")
     if scenario.pipeline > 1:
         argv += ["--", str(scenario.pipeline)]
+    if scenario.script:
+        argv += ["--", token]
     if not scenario.all_cores:
         argv = ["taskset", "-c", CLIENT_CORE] + argv
     return argv
@@ -329,14 +398,22 @@ def parse_wrk(output):
     return result
 
 
-def measure(server, scenario, seconds, port):
+def measure(server, scenario, seconds, port, seed_items):
     proc = start(server, scenario, port)
+    background = None
     try:
+        token = api_setup(port, seed_items) if scenario.api else "TOKEN"
         # A short warm-up, so lazy initialisation and the first connections are not measured.
-        run(wrk_command(scenario, port, 1))
+        run(wrk_command(scenario, port, 1, token))
+        if scenario.background:
+            background = subprocess.Popen(
+                ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--timeout", "10s",
+                 f"http://127.0.0.1:{port}{scenario.background}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)  # let the slow queries start before measuring
         pids = process_tree(proc.pid)
         before = cpu_seconds(pids)
-        out = run(wrk_command(scenario, port, seconds))
+        out = run(wrk_command(scenario, port, seconds, token))
         after = cpu_seconds(pids)
         result = parse_wrk(out.stdout)
         if out.returncode != 0 or result.requests == 0:
@@ -345,6 +422,9 @@ def measure(server, scenario, seconds, port):
         result.peak_rss_kib = peak_rss_kib(pids)
         return result
     finally:
+        if background is not None:
+            background.kill()
+            background.wait()
         stop(proc)
 
 
@@ -487,6 +567,7 @@ def main():
     if (os.cpu_count() or 1) < 2:
         sys.exit("the load test pins server and load generator to different cores: it needs 2 cores")
     ensure_wrk()
+    DB_DIR.mkdir(parents=True, exist_ok=True)
     scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
     servers_ = servers(args)
     for s in servers_:
@@ -498,12 +579,17 @@ def main():
         for server in servers_:
             if not server.available:
                 continue
+            needs = "api" if scenario.api else "hello"
+            if needs not in server.serves:
+                continue
+            if scenario.background and server.name != "pollserve":
+                continue  # the slow-query scenario compares pollserve with itself
             cell = cells[(server.name, scenario.name)] = Cell(server.name, scenario.name)
             port = free_port()
             try:
                 proc = start(server, scenario, port)
                 try:
-                    cell.skipped = check_answer(port, scenario.path)
+                    cell.skipped = "" if scenario.api else check_answer(port, scenario.path)
                 finally:
                     stop(proc)
             except (RuntimeError, OSError, http.client.HTTPException) as e:
@@ -512,12 +598,14 @@ def main():
                 say(f"  {server.name}: skipped ({cell.skipped})")
                 continue
             commands.append(f"# {scenario.name} / {server.name}")
+            threads = 1 if scenario.api else (2 if scenario.all_cores else 1)
             commands.append(" ".join(["taskset -c " + SERVER_CORE if not scenario.all_cores else "",
-                                      *server.command("PORT", 2 if scenario.all_cores else 1)]).strip())
+                                      *server.command("PORT", threads, "DB")]).strip())
             commands.append(" ".join(wrk_command(scenario, "PORT", args.duration)))
             for i in range(args.runs):
                 try:
-                    result = measure(server, scenario, args.duration, free_port())
+                    seed = scenario.seed_items // 10 if args.quick else scenario.seed_items
+                    result = measure(server, scenario, args.duration, free_port(), seed)
                 except (RuntimeError, OSError) as e:
                     say(f"  {server.name}: run {i + 1} failed: {e}")
                     continue
@@ -534,6 +622,12 @@ def main():
     say("")
     for row in [HEADER] + rows:
         say("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    for name in ("pollserve",):
+        alone, loaded = cells.get((name, "hot_alone")), cells.get((name, "hot_with_slow_queries"))
+        if alone and loaded and alone.runs and loaded.runs:
+            say(f"\nGET / on {name} while slow queries run: p50 {fmt(alone.median('p50_ms'), 3)} -> "
+                f"{fmt(loaded.median('p50_ms'), 3)} ms, p99 {fmt(alone.median('p99_ms'), 3)} -> "
+                f"{fmt(loaded.median('p99_ms'), 3)} ms")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "latest"

@@ -9,7 +9,9 @@
 //! - [`config`]: command line + environment → validated [`config::Config`].
 //! - [`server`]: listeners, the per-thread worker loop, the connection state machine.
 //! - [`http`]: HTTP/1.x as pure functions on bytes: parse, frame, decode, encode, `Date`.
-//! - [`app`]: the endpoints, and the [`app::Responder`] they answer through.
+//! - [`app`]: building an API: router, request/response, middleware, deferred responses, auth,
+//!   and pollserve's own endpoints (`app::handlers`).
+//! - [`db`]: SQLite on a pool of blocking threads, and its migrations.
 //!
 //! A request's path: `server::worker` accepts → `server::conn` reads into its buffer →
 //! `http::request` parses the head → `app` picks the endpoint → `http::response` encodes into

@@ -10,7 +10,9 @@
 //!
 //! One request's path: `fill` reads until `WouldBlock` → `process` parses every complete head
 //! in the buffer (`read_head`), waits for bodies (`read_body`), and hands each request to the
-//! [`App`] with a [`Responder`] that appends to `output` → `flush` writes `output` in one call.
+//! [`App`], which routes it, runs the middleware and the handler → the response is encoded into
+//! `output` → `flush` writes `output` in one call. A deferred handler parks the connection in
+//! [`State::Awaiting`] until [`Conn::on_completion`] brings its response.
 
 use std::fmt;
 use std::io::{self, Read, Write};

@@ -24,7 +24,7 @@ use crate::http::status::StatusCode;
 pub const DEFAULT_LIMIT: i64 = 20;
 /// Largest `limit` accepted.
 pub const MAX_LIMIT: i64 = 100;
-/// Longest item title, in characters.
+/// Longest item title, in Unicode code points (as JSON Schema's `maxLength` counts them).
 pub const MAX_TITLE: usize = 200;
 /// Longest item body, in characters.
 pub const MAX_BODY: usize = 10_000;
@@ -292,7 +292,7 @@ fn item_input(request: &Request<'_>) -> Result<ItemInput, HttpError> {
     let object = json_object(request)?;
     let mut problems = Vec::new();
     let title = match object.get("title") {
-        Some(Value::String(t)) if (1..=MAX_TITLE).contains(&t.trim().chars().count()) => t.clone(),
+        Some(Value::String(t)) if (1..=MAX_TITLE).contains(&t.chars().count()) => t.clone(),
         Some(Value::String(_)) => {
             problems.push(field("title", "must be 1 to 200 characters"));
             String::new()
