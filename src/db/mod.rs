@@ -136,6 +136,7 @@ impl DbPool {
             let handle = std::thread::Builder::new()
                 .name(format!("pollserve-db-{index}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         // The lock is held only while waiting for the next job, never during it.
                         let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -193,6 +194,17 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
+}
+
+/// How much lower than the event loops the database threads run (a nice value, 0–19).
+const DB_THREAD_NICENESS: i32 = 10;
+
+/// Database work is throughput work; the event loops are latency work. When both want the same
+/// core, the kernel should run the loop first, so a slow query delays other queries, not `GET /`.
+/// (On Linux, `setpriority` with a thread id applies to that one thread.) Best effort: a failure
+/// only means the thread keeps the default priority.
+fn lower_priority() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), DB_THREAD_NICENESS);
 }
 
 fn unique() -> u64 {
