@@ -164,18 +164,26 @@ def prepare_rust_peer(crate, binary, build):
     return path, ""
 
 
+PEER_PACKAGES = ["fastapi", "uvicorn[standard]", "argon2-cffi"]
+
+
+def venv_complete():
+    python = VENV / "bin" / "python"
+    return python.exists() and run([str(python), "-c", "import fastapi, uvicorn, argon2"]).returncode == 0
+
+
 def prepare_fastapi(build):
     uvicorn = VENV / "bin" / "uvicorn"
-    if build and not uvicorn.exists():
-        say("creating loadtest/.venv with fastapi and uvicorn[standard]")
+    if build and not venv_complete():
+        say(f"creating loadtest/.venv with {', '.join(PEER_PACKAGES)}")
         made = run([sys.executable, "-m", "venv", str(VENV)])
         if made.returncode != 0:
             return None, f"python venv failed: {made.stderr.strip()[-200:]}"
-        pip = run([str(VENV / "bin" / "pip"), "install", "-q", "fastapi", "uvicorn[standard]", "argon2-cffi"])
+        pip = run([str(VENV / "bin" / "pip"), "install", "-q", *PEER_PACKAGES])
         if pip.returncode != 0:
             return None, f"pip install failed: {pip.stderr.strip()[-200:]}"
-    if not uvicorn.exists():
-        return None, "no loadtest/.venv (run without --quick once to create it)"
+    if not uvicorn.exists() or not venv_complete():
+        return None, "no complete loadtest/.venv (run without --quick once to create it)"
     return uvicorn, ""
 
 
