@@ -195,7 +195,8 @@ def servers(args):
     uvicorn, fastapi_why = prepare_fastapi(build_peers)
     python = shutil.which("python3")
     result = [
-        Server("pollserve", "this project (`--db` a fresh SQLite file per run)", lambda port, threads, db: [
+        Server("pollserve", "this project (`--db off` for plain HTTP, a fresh SQLite file for /api)",
+               lambda port, threads, db: [
             str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", db,
             "--db-threads", str(threads)], serves=("hello", "api")),
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
@@ -234,7 +235,8 @@ def start(server, scenario, port):
     db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    argv = server.command(port, threads, str(db))
+    # The plain HTTP scenarios compare servers without a database (the peers have none).
+    argv = server.command(port, threads, str(db) if scenario.api else "off")
     if not scenario.all_cores:
         argv = ["taskset", "-c", SERVER_CORE] + argv
     env = dict(os.environ, POLLSERVE_PEER_DB=str(db))
@@ -590,8 +592,8 @@ def main():
             needs = "api" if scenario.api else "hello"
             if needs not in server.serves:
                 continue
-            if scenario.background and server.name != "pollserve":
-                continue  # the slow-query scenario compares pollserve with itself
+            if scenario.name.startswith("hot_") and server.name != "pollserve":
+                continue  # the slow-query scenarios compare pollserve with itself
             cell = cells[(server.name, scenario.name)] = Cell(server.name, scenario.name)
             port = free_port()
             try:
@@ -608,7 +610,7 @@ def main():
             commands.append(f"# {scenario.name} / {server.name}")
             threads = 1 if scenario.api else (2 if scenario.all_cores else 1)
             commands.append(" ".join(["taskset -c " + SERVER_CORE if not scenario.all_cores else "",
-                                      *server.command("PORT", threads, "DB")]).strip())
+                                      *server.command("PORT", threads, "DB" if scenario.api else "off")]).strip())
             commands.append(" ".join(wrk_command(scenario, "PORT", args.duration)))
             for i in range(args.runs):
                 try:

@@ -90,7 +90,7 @@ pub struct Args {
     /// Add a Server-Timing header with each handler's duration.
     #[arg(long, env = "POLLSERVE_SERVER_TIMING")]
     pub server_timing: bool,
-    /// SQLite database file (`:memory:` for a throwaway database).
+    /// SQLite database file (`:memory:` for a throwaway database, `off` for none: no /api).
     #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB)]
     pub db: String,
     /// Threads that run database work and password hashing (never the event loops).

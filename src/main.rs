@@ -9,6 +9,7 @@ use signal_hook::iterator::Signals;
 use pollserve::app::App;
 use pollserve::app::handlers::api::Services;
 use pollserve::config::Args;
+use pollserve::db::DbLocation;
 use pollserve::server::Server;
 
 fn main() -> ExitCode {
@@ -24,14 +25,20 @@ fn main() -> ExitCode {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
     }
     let threads = config.threads;
-    let services = match Services::open(&config.db, config.db_threads, config.max_failed_logins) {
-        Ok(services) => services,
-        Err(e) => {
-            eprintln!("pollserve: cannot open the database: {e}");
-            return ExitCode::FAILURE;
-        }
+    let services = match config.db {
+        DbLocation::Off => None,
+        _ => match Services::open(&config.db, config.db_threads, config.max_failed_logins) {
+            Ok(services) => Some(services),
+            Err(e) => {
+                eprintln!("pollserve: cannot open the database: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
-    let app = App::with_api(&config.app, &services);
+    let app = match &services {
+        Some(services) => App::with_api(&config.app, services),
+        None => App::builtin(&config.app),
+    };
     let server = match Server::bind(config, app) {
         Ok(server) => server,
         Err(e) => {
@@ -68,7 +75,9 @@ fn main() -> ExitCode {
     });
     let result = running.join();
     // Jobs already queued finish (and commit) before the process exits.
-    services.db.close();
+    if let Some(services) = &services {
+        services.db.close();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

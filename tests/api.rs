@@ -247,7 +247,11 @@ fn sql_injection_attempts_are_stored_and_searched_literally() {
 
 #[test]
 fn fifty_concurrent_writers_lose_nothing() {
-    let server = TestServer::start(&[]);
+    // A file database, so two pool threads really write concurrently (WAL, busy timeout).
+    let dir = std::env::temp_dir().join(format!("pollserve-writers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("writers.db");
+    let server = TestServer::start(&["--db", db.to_str().unwrap(), "--db-threads", "4"]);
     let mut setup = server.connect();
     let token = user(&mut setup, "busy");
     let addr = server.addr;
@@ -280,6 +284,8 @@ fn fifty_concurrent_writers_lose_nothing() {
         stored.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()));
     }
     assert_eq!(stored, acknowledged, "every acknowledged item is stored, once");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -104,3 +104,39 @@ fn a_client_that_never_reads_gets_back_pressure_then_the_write_timeout() {
     }
     assert_eq!(server.connect().request(GET).status, 200);
 }
+
+#[test]
+fn running_out_of_descriptors_does_not_spin_and_recovers() {
+    if std::process::Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("prlimit not installed; skipping");
+        return;
+    }
+    // The server may hold 64 descriptors; 100 clients push accept() into EMFILE.
+    let mut server = TestServer::start_with_prefix(&["prlimit", "--nofile=64:64", "--"], &["--threads", "1"]);
+    let pid = server.child.id();
+    let clients: Vec<TcpStream> = (0..100).filter_map(|_| TcpStream::connect(server.addr).ok()).collect();
+    // While the backlog holds connections it cannot accept, the loop backs off instead of
+    // retrying accept() in a tight loop: over a second it uses a small part of a core.
+    let cpu = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = cpu(pid);
+    std::thread::sleep(std::time::Duration::from_secs(1)); // a measurement window, not a wait for readiness
+    let ticks = cpu(pid) - before;
+    assert!(ticks < 50, "{ticks} clock ticks of CPU in one second at EMFILE: the accept loop spins");
+    drop(clients);
+    // Once descriptors free up, new clients are served again.
+    let deadline = std::time::Instant::now() + support::IO_TIMEOUT;
+    loop {
+        let mut client = Client::connect(server.addr);
+        client.send(GET);
+        let mut byte = [0u8; 1];
+        if client.stream.read(&mut byte).is_ok_and(|n| n == 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never recovered from EMFILE");
+    }
+    server.child.kill().ok();
+}

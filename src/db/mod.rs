@@ -38,14 +38,21 @@ const STATEMENT_CACHE: usize = 64;
 pub enum DbLocation {
     /// A file (created if missing).
     File(PathBuf),
-    /// A throwaway in-memory database shared by the pool's connections, gone at exit.
+    /// A throwaway in-memory database, gone at exit; served by a single pool thread.
     Memory,
+    /// No database at all: the `/api` routes are not served (for comparing the bare HTTP server
+    /// with frameworks that have no database either).
+    Off,
 }
 
 impl DbLocation {
-    /// `:memory:` or a path.
+    /// `:memory:`, `off`, or a path.
     pub fn parse(value: &str) -> DbLocation {
-        if value == ":memory:" { DbLocation::Memory } else { DbLocation::File(value.into()) }
+        match value {
+            ":memory:" => DbLocation::Memory,
+            "off" => DbLocation::Off,
+            path => DbLocation::File(path.into()),
+        }
     }
 }
 
@@ -56,6 +63,8 @@ pub enum DbError {
     Sqlite(rusqlite::Error),
     /// A pool thread could not be started.
     Thread(std::io::Error),
+    /// The database is switched off (`--db off`).
+    Off,
 }
 
 impl fmt::Display for DbError {
@@ -63,6 +72,7 @@ impl fmt::Display for DbError {
         match self {
             DbError::Sqlite(e) => write!(f, "database: {e}"),
             DbError::Thread(e) => write!(f, "database thread: {e}"),
+            DbError::Off => f.write_str("the database is off"),
         }
     }
 }
@@ -104,12 +114,16 @@ impl DbPool {
         threads: usize,
         init: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<(Arc<DbPool>, T), DbError> {
-        let threads = threads.max(1);
+        // An in-memory database is shared through SQLite's shared cache, whose table locks fail
+        // at once (SQLITE_LOCKED) instead of waiting like file locks do: one thread serializes
+        // its writers instead.
+        let threads = if *location == DbLocation::Memory { 1 } else { threads.max(1) };
         // A unique name per pool, so two in-memory servers in one process stay apart.
         let memory_name =
             format!("file:pollserve-{}-{}?mode=memory&cache=shared", std::process::id(), unique());
         let open = || -> Result<Connection, DbError> {
             let connection = match location {
+                DbLocation::Off => return Err(DbError::Off),
                 DbLocation::File(path) => Connection::open(path)?,
                 DbLocation::Memory => Connection::open_with_flags(
                     &memory_name,

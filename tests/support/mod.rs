@@ -34,10 +34,27 @@ impl TestServer {
         Self::spawn(args, true)
     }
 
+    /// Starts the server through a wrapper command (e.g. `prlimit --nofile=64:64 --`).
+    pub fn start_with_prefix(prefix: &[&str], args: &[&str]) -> TestServer {
+        Self::spawn_with(prefix, args, false)
+    }
+
     fn spawn(args: &[&str], capture_stderr: bool) -> TestServer {
+        Self::spawn_with(&[], args, capture_stderr)
+    }
+
+    fn spawn_with(prefix: &[&str], args: &[&str], capture_stderr: bool) -> TestServer {
         // A throwaway database unless the test names one: tests never leave files behind.
         let db: &[&str] = if args.contains(&"--db") { &[] } else { &["--db", ":memory:"] };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pollserve"))
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(env!("CARGO_BIN_EXE_pollserve"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_pollserve")),
+        };
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(db)
             .args(args)
