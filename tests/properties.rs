@@ -4,15 +4,11 @@
 //! - no input, however split, makes the connection answer more requests than it was sent, and
 //!   nothing panics.
 
-use std::time::{Duration, Instant, UNIX_EPOCH};
-
 use proptest::prelude::*;
 
 use pollserve::app::App;
-use pollserve::http::date::CachedDate;
-use pollserve::server::buffers::BufferPool;
-use pollserve::server::conn::{Conn, ConnConfig, Ctx, Identity};
-use pollserve::server::memory::MemoryStream;
+use pollserve::server::conn::ConnConfig;
+use pollserve::server::memory::Driver;
 
 /// Requests a well-behaved client may pipeline, with every framing pollserve supports.
 const REQUESTS: &[&[u8]] = &[
@@ -36,27 +32,12 @@ fn run(chunks: &[Vec<u8>]) -> Vec<u8> {
 
 fn run_with(chunks: &[Vec<u8>], config: ConnConfig) -> Vec<u8> {
     let app = App::endpoints();
-    let mut date = CachedDate::new();
-    date.refresh(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let mut buffers = BufferPool::new();
-    let now = Instant::now();
-    let mut conn = Conn::new(MemoryStream::new(), Identity::default(), &config, now);
+    let mut driver = Driver::new(&app, config);
+    let mut conn = driver.connect();
     for chunk in chunks {
-        conn.stream_mut().push(chunk);
-        let mut ctx = Ctx {
-            app: &app,
-            config: &config,
-            date: &date,
-            now,
-            draining: false,
-
-            buffers: &mut buffers,
-            defer: None,
-        };
-        conn.on_ready(&mut ctx);
+        driver.feed(&mut conn, chunk);
     }
-    let written = std::mem::take(&mut conn.stream_mut().written);
-    strip_continue(&written)
+    strip_continue(&conn.stream_mut().written)
 }
 
 fn strip_continue(bytes: &[u8]) -> Vec<u8> {

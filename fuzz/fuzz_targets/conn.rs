@@ -2,27 +2,18 @@
 //! same output as whole delivery, and never more responses than requests could have been sent.
 #![no_main]
 
-use std::time::{Duration, Instant, UNIX_EPOCH};
-
 use libfuzzer_sys::fuzz_target;
 use pollserve::app::App;
-use pollserve::http::date::CachedDate;
-use pollserve::server::buffers::BufferPool;
-use pollserve::server::conn::{Conn, ConnConfig, Ctx, Identity};
-use pollserve::server::memory::MemoryStream;
+use pollserve::server::conn::ConnConfig;
+use pollserve::server::memory::Driver;
 
 fn run(chunks: &[&[u8]]) -> Vec<u8> {
     let app = App::endpoints();
     let config = ConnConfig { max_head_bytes: 1024, max_body: 4096, ..ConnConfig::default() };
-    let mut date = CachedDate::new();
-    date.refresh(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let mut buffers = BufferPool::new();
-    let now = Instant::now();
-    let mut conn = Conn::new(MemoryStream::new(), Identity::default(), &config, now);
+    let mut driver = Driver::new(&app, config);
+    let mut conn = driver.connect();
     for chunk in chunks {
-        conn.stream_mut().push(chunk);
-        let mut ctx = Ctx { app: &app, config: &config, date: &date, now, draining: false, buffers: &mut buffers, defer: None };
-        conn.on_ready(&mut ctx);
+        driver.feed(&mut conn, chunk);
     }
     let written = std::mem::take(&mut conn.stream_mut().written);
     // Whether 100 Continue is sent depends on whether the body came with the head.

@@ -851,68 +851,37 @@ fn trace_head(id: u64, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::memory::MemoryStream;
-    use std::time::UNIX_EPOCH;
+    use crate::server::memory::{Driver, MemoryStream};
 
     const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
     const GET_404: &[u8] = b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n";
 
-    /// A connection over a memory stream plus everything a worker would lend it.
+    /// The built-in endpoints without middleware: deterministic output.
+    static APP: std::sync::LazyLock<App> = std::sync::LazyLock::new(App::endpoints);
+
+    /// A connection over a memory stream, and the driver that lends it what a worker would.
     struct Harness {
         conn: Conn<MemoryStream>,
-        app: App,
-        config: ConnConfig,
-        date: CachedDate,
-        buffers: BufferPool,
-        now: Instant,
+        driver: Driver<'static>,
     }
 
     impl Harness {
         fn new() -> Self {
-            let config = ConnConfig::default();
-            let now = Instant::now();
-            let mut date = CachedDate::new();
-            date.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
-            Harness {
-                conn: Conn::new(MemoryStream::new(), Identity::default(), &config, now),
-                app: App::endpoints(),
-                config,
-                date,
-                buffers: BufferPool::new(),
-                now,
-            }
+            let driver = Driver::new(&APP, ConnConfig::default());
+            Harness { conn: driver.connect(), driver }
         }
 
         fn ready(&mut self) {
-            let mut ctx = Ctx {
-                app: &self.app,
-                config: &self.config,
-                date: &self.date,
-                now: self.now,
-                draining: false,
-                buffers: &mut self.buffers,
-                defer: None,
-            };
-            self.conn.on_ready(&mut ctx);
+            self.driver.ready(&mut self.conn);
         }
 
         fn timeout(&mut self) {
-            let mut ctx = Ctx {
-                app: &self.app,
-                config: &self.config,
-                date: &self.date,
-                now: self.now,
-                draining: false,
-                buffers: &mut self.buffers,
-                defer: None,
-            };
-            self.conn.on_timeout(&mut ctx);
+            self.driver.timeout(&mut self.conn);
         }
 
         /// Delivers `bytes` in one chunk and returns what the connection wrote.
         fn send(&mut self, bytes: &[u8]) -> String {
-            self.conn.stream.push(bytes);
-            self.ready();
+            self.driver.feed(&mut self.conn, bytes);
             String::from_utf8(self.conn.stream.take_written()).unwrap()
         }
     }
@@ -940,11 +909,11 @@ mod tests {
         assert_eq!(h.conn.buffered_capacity(), 0);
         h.send(GET);
         assert_eq!(h.conn.buffered_capacity(), 0);
-        assert_eq!(h.buffers.spares(), (1, 1));
+        assert_eq!(h.driver.buffers.spares(), (1, 1));
         // A partial request keeps its read buffer until the request completes.
         h.send(b"GET / HTTP/1.1\r\n");
         assert_eq!(h.conn.buffered_capacity(), INITIAL_READ_BUFFER);
-        assert_eq!(h.buffers.spares(), (0, 1));
+        assert_eq!(h.driver.buffers.spares(), (0, 1));
         h.send(b"Host: t\r\n\r\n");
         assert_eq!(h.conn.buffered_capacity(), 0);
     }
@@ -1082,7 +1051,7 @@ mod tests {
         h.ready();
         assert!(matches!(h.conn.state(), State::Writing));
         assert!(h.conn.output.len() < OUTPUT_HIGH_WATER + 1024);
-        assert!(h.conn.input.len() <= h.config.max_head_bytes);
+        assert!(h.conn.input.len() <= h.driver.config.max_head_bytes);
         // The client starts reading: every request is answered, in order.
         h.conn.stream.write_budget = None;
         let mut out = String::new();
@@ -1113,8 +1082,8 @@ mod tests {
         let mut h = Harness::new();
         h.send(b"GET / HTTP/1.1\r\nHo");
         let deadline = h.conn.deadline().unwrap();
-        assert_eq!(deadline, h.now + h.config.header_timeout);
-        h.now = deadline;
+        assert_eq!(deadline, h.driver.now + h.driver.config.header_timeout);
+        h.driver.now = deadline;
         h.timeout();
         let out = String::from_utf8(h.conn.stream.take_written()).unwrap();
         assert_eq!(statuses(&out), ["408"]);
@@ -1125,7 +1094,7 @@ mod tests {
     fn idle_connections_close_at_the_idle_deadline() {
         let mut h = Harness::new();
         h.send(GET);
-        h.now += h.config.idle_timeout;
+        h.driver.now += h.driver.config.idle_timeout;
         h.timeout();
         assert!(h.conn.is_closed());
         assert!(h.conn.stream.written.is_empty());

@@ -1,10 +1,15 @@
-//! An in-memory [`Stream`] for driving a [`Conn`](super::conn::Conn) without a socket, in unit
-//! tests, property tests and benchmarks.
+//! An in-memory [`Stream`], and a [`Driver`] that runs a [`Conn`] over it without a socket, for
+//! unit tests, property tests, fuzz targets and benchmarks.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use super::conn::Stream;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::buffers::BufferPool;
+use super::conn::{Conn, ConnConfig, Ctx, Identity, Stream};
+use crate::app::App;
+use crate::http::date::CachedDate;
 
 /// A scripted peer: reads return the queued chunks one at a time (like packets), then
 /// `WouldBlock`, or end-of-stream once [`MemoryStream::close_write`] was called. Writes are
@@ -97,5 +102,63 @@ impl Stream for MemoryStream {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shut_down = true;
         Ok(())
+    }
+}
+
+/// Drives a [`Conn`] over a [`MemoryStream`] the way a worker would, with everything a worker
+/// lends it: for unit tests, property tests, fuzz targets and benchmarks.
+pub struct Driver<'a> {
+    /// The app answering the requests.
+    pub app: &'a App,
+    /// Limits and timeouts.
+    pub config: ConnConfig,
+    /// The `Date` value responses carry.
+    pub date: CachedDate,
+    /// The worker's spare buffers.
+    pub buffers: BufferPool,
+    /// The loop's clock.
+    pub now: Instant,
+}
+
+impl<'a> Driver<'a> {
+    /// A driver with `config` and a fixed date (Sun, 06 Nov 1994 08:49:37 GMT), so outputs
+    /// taken at different times compare equal.
+    pub fn new(app: &'a App, config: ConnConfig) -> Driver<'a> {
+        let mut date = CachedDate::new();
+        date.refresh(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        Driver { app, config, date, buffers: BufferPool::new(), now: Instant::now() }
+    }
+
+    /// A new connection in its first state.
+    pub fn connect(&self) -> Conn<MemoryStream> {
+        Conn::new(MemoryStream::new(), Identity::default(), &self.config, self.now)
+    }
+
+    fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            app: self.app,
+            config: &self.config,
+            date: &self.date,
+            now: self.now,
+            draining: false,
+            buffers: &mut self.buffers,
+            defer: None,
+        }
+    }
+
+    /// Runs the connection as after a readiness event.
+    pub fn ready(&mut self, conn: &mut Conn<MemoryStream>) {
+        conn.on_ready(&mut self.ctx());
+    }
+
+    /// Runs the connection as after its deadline passed.
+    pub fn timeout(&mut self, conn: &mut Conn<MemoryStream>) {
+        conn.on_timeout(&mut self.ctx());
+    }
+
+    /// Delivers `bytes` as one arriving chunk and runs the connection.
+    pub fn feed(&mut self, conn: &mut Conn<MemoryStream>, bytes: &[u8]) {
+        conn.stream_mut().push(bytes);
+        self.ready(conn);
     }
 }
