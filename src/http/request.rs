@@ -128,11 +128,19 @@ pub fn parse_head<'a>(
     slots: &'a mut HeaderSlots<'a>,
     max_head_bytes: usize,
 ) -> Result<Option<Head<'a>>, RequestError> {
-    check_request_line_bytes(buf)?;
     let mut request = httparse::Request::new(&mut []);
+    // httparse reports the first bad byte it meets, so its errors come first; the ASCII check
+    // runs on whatever it accepted. That order makes the answer the same however the bytes were
+    // split (the fuzz targets check exactly that).
     let len = match request.parse_with_uninit_headers(buf, slots) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return check_partial(buf, max_head_bytes).map(|()| None),
+        Ok(httparse::Status::Complete(len)) => {
+            check_request_line_bytes(buf)?;
+            len
+        }
+        Ok(httparse::Status::Partial) => {
+            check_request_line_bytes(buf)?;
+            return check_partial(buf, max_head_bytes).map(|()| None);
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
         Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(e) => return Err(RequestError::Malformed(malformed_message(e))),
@@ -196,18 +204,27 @@ fn check_partial(buf: &[u8], max_head_bytes: usize) -> Result<(), RequestError> 
 }
 
 /// httparse reports every bad version alike; a well-formed `HTTP/2.0` deserves 505, junk 400.
+/// httparse stops at the first byte that cannot be HTTP/1.x (`HTTP/2` is enough), so only that
+/// much is looked at: whatever follows cannot change the answer, however the bytes arrived.
 fn version_error(buf: &[u8]) -> RequestError {
-    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let line = buf[start..].split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let token = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
+    let version = match token {
+        [b'H', b'T', b'T', b'P', b'/', major, ..] if *major != b'1' => &token[..6],
+        _ => &token[..token.len().min(8)],
+    };
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
             RequestError::UnsupportedVersion
         }
-        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => RequestError::UnsupportedVersion,
-        _ => RequestError::Malformed("invalid HTTP version"),
+        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() && *major != b'1' => {
+            RequestError::UnsupportedVersion
+        }
+        _ => RequestError::Malformed("invalid request line"),
     }
 }
 
