@@ -123,6 +123,7 @@ fn fuzzer_findings_stay_fixed() {
     const FINDINGS: &[(&str, &[u8])] = &[
         ("conn-non-ascii-target", include_bytes!("regressions/conn-non-ascii-target.bin")),
         ("conn-version-then-non-ascii", include_bytes!("regressions/conn-version-then-non-ascii.bin")),
+        ("conn-junk-past-head-limit", include_bytes!("regressions/conn-junk-past-head-limit.bin")),
     ];
     for (name, data) in FINDINGS {
         let (&size, input) = data.split_first().unwrap();

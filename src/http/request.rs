@@ -128,6 +128,10 @@ pub fn parse_head<'a>(
     slots: &'a mut HeaderSlots<'a>,
     max_head_bytes: usize,
 ) -> Result<Option<Head<'a>>, RequestError> {
+    // Only the first `max_head_bytes` can belong to an acceptable head. Looking further would let
+    // the answer depend on how much happened to be buffered: junk past the limit would give 400
+    // when it arrived together and 431 when it trickled in (found by the conn fuzz target).
+    let buf = &buf[..buf.len().min(max_head_bytes)];
     let mut request = httparse::Request::new(&mut []);
     // httparse reports the first bad byte it meets, so its errors come first; the ASCII check
     // runs on whatever it accepted. That order makes the answer the same however the bytes were
