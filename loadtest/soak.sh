@@ -8,7 +8,7 @@ duration=${1:-60}
 command -v wrk >/dev/null || { echo "soak: wrk is required (apt-get install wrk)"; exit 1; }
 cargo build --release --quiet
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-target/release/pollserve --addr "127.0.0.1:$port" >/dev/null &
+target/release/pollserve --addr "127.0.0.1:$port" --db off >/dev/null &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
