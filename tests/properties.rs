@@ -70,8 +70,12 @@ fn split_at(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
     chunks
 }
 
+/// Status lines (`HTTP/1.1 ddd `) in the output: a body mentioning "HTTP/1.1" does not count.
 fn count_responses(output: &[u8]) -> usize {
-    output.windows(9).filter(|w| *w == b"HTTP/1.1 ").count()
+    output
+        .windows(13)
+        .filter(|w| w.starts_with(b"HTTP/1.1 ") && w[9..12].iter().all(u8::is_ascii_digit) && w[12] == b' ')
+        .count()
 }
 
 proptest! {

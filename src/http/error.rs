@@ -65,7 +65,7 @@ impl RequestError {
     pub fn message(self) -> &'static str {
         match self {
             RequestError::Malformed(message) => message,
-            RequestError::UnsupportedVersion => "only HTTP/1.0 and HTTP/1.1 are supported",
+            RequestError::UnsupportedVersion => "HTTP version not supported (use 1.0 or 1.1)",
             RequestError::UriTooLong => "request line too long",
             RequestError::HeadersTooLarge => "request header block too large",
             RequestError::TooManyHeaders => "too many header fields",
