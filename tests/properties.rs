@@ -128,6 +128,10 @@ fn fuzzer_findings_stay_fixed() {
         ("conn-non-ascii-target", include_bytes!("regressions/conn-non-ascii-target.bin")),
         ("conn-version-then-non-ascii", include_bytes!("regressions/conn-version-then-non-ascii.bin")),
         ("conn-junk-past-head-limit", include_bytes!("regressions/conn-junk-past-head-limit.bin")),
+        (
+            "conn-non-ascii-then-bad-line-end",
+            include_bytes!("regressions/conn-non-ascii-then-bad-line-end.bin"),
+        ),
     ];
     for (name, data) in FINDINGS {
         let (&size, input) = data.split_first().unwrap();

@@ -132,21 +132,26 @@ pub fn parse_head<'a>(
     // the answer depend on how much happened to be buffered: junk past the limit would give 400
     // when it arrived together and 431 when it trickled in (found by the conn fuzz target).
     let buf = &buf[..buf.len().min(max_head_bytes)];
+    // The same bytes must get the same answer however they were split (the fuzz targets check
+    // exactly that). So every fault in the request line gets one answer, "invalid request
+    // line", whichever byte revealed it first; only a well-formed HTTP/2+ version gets 505, and
+    // only once its line is complete.
+    check_request_line_bytes(buf)?;
     let mut request = httparse::Request::new(&mut []);
-    // httparse reports the first bad byte it meets, so its errors come first; the ASCII check
-    // runs on whatever it accepted. That order makes the answer the same however the bytes were
-    // split (the fuzz targets check exactly that).
     let len = match request.parse_with_uninit_headers(buf, slots) {
-        Ok(httparse::Status::Complete(len)) => {
-            check_request_line_bytes(buf)?;
-            len
-        }
-        Ok(httparse::Status::Partial) => {
-            check_request_line_bytes(buf)?;
-            return check_partial(buf, max_head_bytes).map(|()| None);
-        }
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return check_partial(buf, max_head_bytes).map(|()| None),
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Version) => match version_error(buf) {
+            // Wait for the rest of the line: a non-ASCII byte in it would make it a 400.
+            RequestError::UnsupportedVersion if !has_complete_line(buf) => {
+                return check_partial(buf, max_head_bytes).map(|()| None);
+            }
+            error => return Err(error),
+        },
+        Err(httparse::Error::NewLine) if !request_line_is_valid(buf) => {
+            return Err(RequestError::Malformed("invalid request line"));
+        }
         Err(e) => return Err(RequestError::Malformed(malformed_message(e))),
     };
     let (Some(method_token), Some(target), Some(minor)) = (request.method, request.path, request.version)
@@ -195,6 +200,32 @@ fn check_request_line_bytes(buf: &[u8]) -> Result<(), RequestError> {
     Ok(())
 }
 
+/// The request line, after any empty lines httparse skips, and whether it is terminated.
+fn first_line(buf: &[u8]) -> (&[u8], bool) {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let rest = &buf[start..];
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => (rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]), true),
+        None => (rest, false),
+    }
+}
+
+fn has_complete_line(buf: &[u8]) -> bool {
+    first_line(buf).1
+}
+
+/// Whether the request line is complete and `METHOD SP TARGET SP HTTP/1.x`, so that a line-ending
+/// fault httparse reports must lie in the header section.
+fn request_line_is_valid(buf: &[u8]) -> bool {
+    let (line, complete) = first_line(buf);
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    complete
+        && parts.len() == 3
+        && !parts[0].is_empty()
+        && !parts[1].is_empty()
+        && (parts[2] == b"HTTP/1.1" || parts[2] == b"HTTP/1.0")
+}
+
 /// A partial head is fine until it reaches the size limits.
 fn check_partial(buf: &[u8], max_head_bytes: usize) -> Result<(), RequestError> {
     let line_end = buf.iter().position(|&b| b == b'\n');
@@ -236,7 +267,7 @@ fn malformed_message(error: httparse::Error) -> &'static str {
     match error {
         httparse::Error::HeaderName => "invalid header name",
         httparse::Error::HeaderValue => "invalid header value",
-        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::NewLine => "invalid line ending in the header section",
         httparse::Error::Token => "invalid request line",
         _ => "malformed request",
     }
