@@ -190,23 +190,31 @@ pub fn parse_head<'a>(
 /// `conn` fuzz target). Only the bytes up to the first line end are looked at; the message is the
 /// one httparse gives for a bad request line, so a prefix and the whole answer alike.
 fn check_request_line_bytes(buf: &[u8]) -> Result<(), RequestError> {
-    // httparse skips empty lines before the request line; so does this check.
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
-    let line = &buf[start..];
-    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
-    if line.iter().any(|&b| b >= 0x80 || (b < 0x20 && b != b'\r')) {
+    let (line, _) = first_line(buf);
+    if line.iter().any(|&b| b >= 0x80 || b < 0x20) {
         return Err(RequestError::Malformed("invalid request line"));
     }
     Ok(())
 }
 
-/// The request line, after any empty lines httparse skips, and whether it is terminated.
+/// The request line without its line ending, and whether it is terminated. Empty lines before
+/// it are skipped exactly as httparse skips them (CRLF or LF; a CR followed by anything else is
+/// part of the line). A CR at the very end of the buffer may be the start of a CRLF, so it is
+/// left out until the next byte shows.
 fn first_line(buf: &[u8]) -> (&[u8], bool) {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
-    let rest = &buf[start..];
+    let mut rest = buf;
+    loop {
+        if let Some(after) = rest.strip_prefix(b"\r\n") {
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix(b"\n") {
+            rest = after;
+        } else {
+            break;
+        }
+    }
     match rest.iter().position(|&b| b == b'\n') {
         Some(end) => (rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]), true),
-        None => (rest, false),
+        None => (rest.strip_suffix(b"\r").unwrap_or(rest), false),
     }
 }
 
@@ -242,9 +250,7 @@ fn check_partial(buf: &[u8], max_head_bytes: usize) -> Result<(), RequestError> 
 /// httparse stops at the first byte that cannot be HTTP/1.x (`HTTP/2` is enough), so only that
 /// much is looked at: whatever follows cannot change the answer, however the bytes arrived.
 fn version_error(buf: &[u8]) -> RequestError {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
-    let line = buf[start..].split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let (line, _) = first_line(buf);
     let token = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
     let version = match token {
         [b'H', b'T', b'T', b'P', b'/', major, ..] if *major != b'1' => &token[..6],
