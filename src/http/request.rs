@@ -191,7 +191,7 @@ pub fn parse_head<'a>(
 /// one httparse gives for a bad request line, so a prefix and the whole answer alike.
 fn check_request_line_bytes(buf: &[u8]) -> Result<(), RequestError> {
     let (line, _) = first_line(buf);
-    if line.iter().any(|&b| b >= 0x80 || b < 0x20) {
+    if line.iter().any(|b| !(0x20..0x80).contains(b)) {
         return Err(RequestError::Malformed("invalid request line"));
     }
     Ok(())
