@@ -520,7 +520,7 @@ def markdown(rows, info, scenarios, servers_, args, commands):
 
 def svg_chart(cells, scenarios, server_names):
     """Two grouped bar charts: requests/s and CPU µs per request, per scenario and server."""
-    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096"]
+    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096", "#d53f8c", "#b7791f"]
     names = [n for n in server_names if any((n, s.name) in cells and cells[(n, s.name)].runs for s in scenarios)]
     panel_w, bar_w, gap = 150, 22, 40
     width = 80 + len(scenarios) * panel_w
@@ -530,13 +530,15 @@ def svg_chart(cells, scenarios, server_names):
 
     def panel(top, metric, title, fmt_value):
         h = 200
-        values = [cells[(n, s.name)].median(metric) for s in scenarios for n in names
-                  if (n, s.name) in cells and cells[(n, s.name)].runs]
-        top_value = max(values) if values else 1
         out.append(f'<text x="10" y="{top - 12}" font-size="14" font-weight="bold">{title}</text>')
         out.append(f'<line x1="60" y1="{top + h}" x2="{width - 10}" y2="{top + h}" stroke="#333"/>')
         for i, scenario in enumerate(scenarios):
             x0 = 70 + i * panel_w
+            # Each scenario has its own scale (its largest bar is full height): the chart ranks
+            # servers within a scenario; the labels carry the absolute values.
+            values = [cells[(n, scenario.name)].median(metric) for n in names
+                      if (n, scenario.name) in cells and cells[(n, scenario.name)].runs]
+            top_value = max(values) if values else 1
             out.append(f'<text x="{x0 + 55}" y="{top + h + 16}" text-anchor="middle">{scenario.name}</text>')
             for j, name in enumerate(names):
                 cell = cells.get((name, scenario.name))
@@ -550,11 +552,13 @@ def svg_chart(cells, scenarios, server_names):
                 out.append(f'<text x="{x + 9}" y="{top + h - bh - 3:.1f}" font-size="8" text-anchor="middle" '
                            f'transform="rotate(-60 {x + 9} {top + h - bh - 3:.1f})">{fmt_value(v)}</text>')
 
-    panel(60, "rps", "Requests per second (higher is better)", lambda v: f"{v / 1000:.0f}k")
-    panel(360, "cpu_us_per_request", "Server CPU µs per request (lower is better)", lambda v: f"{v:.1f}")
+    panel(60, "rps", "Requests per second (higher is better; each scenario scaled to its best)",
+          lambda v: f"{v / 1000:.0f}k" if v >= 10_000 else f"{v / 1000:.1f}k")
+    panel(360, "cpu_us_per_request", "Server CPU µs per request (lower is better; each scenario scaled to its largest)",
+          lambda v: f"{v:.1f}")
     for j, name in enumerate(names):
-        out.append(f'<rect x="{80 + j * 130}" y="{height - 30}" width="12" height="12" fill="{colors[j % len(colors)]}"/>')
-        out.append(f'<text x="{96 + j * 130}" y="{height - 20}">{name}</text>')
+        out.append(f'<rect x="{80 + j * 150}" y="{height - 30}" width="12" height="12" fill="{colors[j % len(colors)]}"/>')
+        out.append(f'<text x="{96 + j * 150}" y="{height - 20}">{name}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -571,7 +575,11 @@ def main():
     parser.add_argument("--servers", help="comma-separated subset of servers")
     parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw results/latest.svg from results/latest.json")
     args = parser.parse_args()
+    if args.replot:
+        return replot(Path(args.out))
     if args.quick:
         args.duration, args.runs = 2, 1
     if (os.cpu_count() or 1) < 2:
@@ -656,6 +664,19 @@ def main():
                 if not (c := cells.get(("pollserve", s.name))) or not c.runs or any(r.errors for r in c.runs)]
     if failures:
         sys.exit(f"pollserve had errors or no result in: {', '.join(failures)}")
+
+
+def replot(out):
+    data = json.loads((out / "latest.json").read_text())
+    scenarios = [Scenario(**{k: v for k, v in sc.items()}) for sc in data["scenarios"]]
+    cells, names = {}, []
+    for result in data["results"]:
+        cell = Cell(result["server"], result["scenario"], [Run(**r) for r in result["runs"]], result["skipped"])
+        cells[(cell.server, cell.scenario)] = cell
+        if cell.server not in names:
+            names.append(cell.server)
+    (out / "latest.svg").write_text(svg_chart(cells, scenarios, names))
+    say(f"wrote {out}/latest.svg")
 
 
 if __name__ == "__main__":
