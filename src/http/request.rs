@@ -158,9 +158,7 @@ pub fn parse_head<'a>(
     else {
         return Err(RequestError::Malformed("incomplete request line"));
     };
-    if target.len() > MAX_REQUEST_LINE {
-        return Err(RequestError::UriTooLong);
-    }
+    check_request_line_length(buf)?;
     if len > max_head_bytes {
         return Err(RequestError::HeadersTooLarge);
     }
@@ -236,12 +234,19 @@ fn request_line_is_valid(buf: &[u8]) -> bool {
 
 /// A partial head is fine until it reaches the size limits.
 fn check_partial(buf: &[u8], max_head_bytes: usize) -> Result<(), RequestError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    if line_end.unwrap_or(buf.len()) > MAX_REQUEST_LINE {
-        return Err(RequestError::UriTooLong);
-    }
+    check_request_line_length(buf)?;
     if buf.len() >= max_head_bytes {
         return Err(RequestError::HeadersTooLarge);
+    }
+    Ok(())
+}
+
+/// 414 once the request line (complete or not, measured as [`first_line`] finds it) is longer than
+/// [`MAX_REQUEST_LINE`]: one measure for partial and complete heads, so the answer does not depend
+/// on whether the line end had arrived.
+fn check_request_line_length(buf: &[u8]) -> Result<(), RequestError> {
+    if first_line(buf).0.len() > MAX_REQUEST_LINE {
+        return Err(RequestError::UriTooLong);
     }
     Ok(())
 }
@@ -592,6 +597,19 @@ mod tests {
                 if end <= 47 { Ok(false) } else { Err(RequestError::Malformed("invalid request line")) };
             assert_eq!(result, expected, "prefix of {end} bytes");
         }
+    }
+
+    #[test]
+    fn request_line_length_is_judged_alike_whole_or_partial() {
+        // A long method with a short target: the partial head measured the line, the complete
+        // head only the target, so trickled bytes got 414 and the same bytes at once did not.
+        let raw = format!("{} / HTTP/1.1\r\nHost: a\r\n\r\n", "M".repeat(MAX_REQUEST_LINE));
+        assert_eq!(status(raw.as_bytes()), 414);
+        assert_eq!(status(&raw.as_bytes()[..MAX_REQUEST_LINE + 5]), 414);
+        // Empty lines before the request line do not hide its length.
+        let padded = format!("\r\nGET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(MAX_REQUEST_LINE));
+        assert_eq!(status(padded.as_bytes()), 414);
+        assert_eq!(status(&padded.as_bytes()[..MAX_REQUEST_LINE + 10]), 414);
     }
 
     #[test]
