@@ -11,6 +11,7 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::http::date::CachedDate;
+pub use crate::http::response::FieldError;
 use crate::http::response::{self, Persistence, Precomputed};
 use crate::http::status::StatusCode;
 
@@ -207,23 +208,13 @@ impl Response {
 
     /// Appends the encoded response to `out`; `head_only` leaves out the body (HEAD).
     pub fn write_to(&self, out: &mut Vec<u8>, date: &CachedDate, persistence: Persistence, head_only: bool) {
+        let headers: SmallVec<[(&str, &[u8]); 4]> =
+            self.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
         if let Body::Precomputed(p) = &self.body
             && p.status() == self.status
         {
-            out.extend_from_slice(p.before_date());
-            out.extend_from_slice(date.as_bytes());
-            for (name, value) in &self.headers {
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(value.as_bytes());
-            }
-            out.extend_from_slice(persistence.header_line());
-            out.extend_from_slice(p.after_headers(head_only));
-            return;
+            return p.write(out, date, persistence, &headers, head_only);
         }
-        let headers: SmallVec<[(&str, &[u8]); 4]> =
-            self.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
         let content_type =
             if self.content_type.is_empty() { "application/octet-stream" } else { self.content_type };
         let head = response::Head { status: self.status, content_type, headers: &headers };
@@ -244,15 +235,6 @@ pub struct HttpError {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Per-field problems (validation errors), sent as `"fields": [{"field", "message"}]`.
     pub fields: Vec<FieldError>,
-}
-
-/// One invalid field of a request body.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field's name.
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
 }
 
 impl HttpError {
@@ -300,23 +282,7 @@ impl std::error::Error for HttpError {}
 
 impl From<HttpError> for Response {
     fn from(error: HttpError) -> Response {
-        let body = if error.fields.is_empty() {
-            response::error_body(error.status, &error.message)
-        } else {
-            #[derive(Serialize)]
-            struct Envelope<'a> {
-                error: Detail<'a>,
-            }
-            #[derive(Serialize)]
-            struct Detail<'a> {
-                status: u16,
-                message: &'a str,
-                fields: &'a [FieldError],
-            }
-            let detail =
-                Detail { status: error.status.code(), message: &error.message, fields: &error.fields };
-            serde_json::to_vec(&Envelope { error: detail }).unwrap_or_default()
-        };
+        let body = response::error_body(error.status, &error.message, &error.fields);
         let mut response = Response::bytes(error.status, "application/json", body);
         response.headers.extend(error.headers);
         response

@@ -3,7 +3,7 @@
 //! Every response carries `Server`, `Date`, `Content-Type` (when it has a body) and
 //! `Content-Length`; pollserve never sends chunked responses, so HTTP/1.0 clients can read all of
 //! them. [`Precomputed`] holds a whole response except its `Date` for the hot endpoints: sending
-//! one is four `memcpy`s into the output buffer and no allocation.
+//! one is a few `memcpy`s into the output buffer and no allocation.
 
 use super::date::CachedDate;
 use super::status::StatusCode;
@@ -42,10 +42,10 @@ impl Persistence {
 pub struct Precomputed {
     /// The status code.
     status: StatusCode,
-    /// Status line and fixed headers, ending with `Date: `.
-    before_date: Box<[u8]>,
-    /// The empty line that ends the head, then the body.
-    after_headers: Box<[u8]>,
+    /// Status line and the fixed headers (`Server`, `Content-Type`, `Content-Length`).
+    head: Box<[u8]>,
+    /// The body.
+    body: Box<[u8]>,
 }
 
 impl Precomputed {
@@ -55,13 +55,8 @@ impl Precomputed {
         write_status_line(&mut head, status);
         push_header(&mut head, "Server", SERVER_NAME.as_bytes());
         push_header(&mut head, "Content-Type", content_type.as_bytes());
-        head.extend_from_slice(b"Content-Length: ");
-        head.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
-        head.extend_from_slice(b"\r\nDate: ");
-        let mut tail = Vec::with_capacity(4 + body.len());
-        tail.extend_from_slice(b"\r\n\r\n");
-        tail.extend_from_slice(body);
-        Precomputed { status, before_date: head.into(), after_headers: tail.into() }
+        push_header(&mut head, "Content-Length", itoa::Buffer::new().format(body.len()).as_bytes());
+        Precomputed { status, head: head.into(), body: body.into() }
     }
 
     /// The status code.
@@ -71,27 +66,26 @@ impl Precomputed {
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        &self.after_headers[4..]
+        &self.body
     }
 
-    /// Status line and fixed headers, ending with `Date: `.
-    pub fn before_date(&self) -> &[u8] {
-        &self.before_date
-    }
-
-    /// The end of the head and (unless `head_only`) the body.
-    pub fn after_headers(&self, head_only: bool) -> &[u8] {
-        if head_only { &self.after_headers[..4] } else { &self.after_headers }
-    }
-
-    /// Appends the response to `out`; `head_only` leaves out the body (for HEAD).
+    /// Appends the response to `out`, with `headers` after `Date`; `head_only` leaves out the
+    /// body (for HEAD).
     #[inline]
-    pub fn write(&self, out: &mut Vec<u8>, date: &CachedDate, persistence: Persistence, head_only: bool) {
-        let tail = if head_only { &self.after_headers[..4] } else { &self.after_headers[..] };
-        out.extend_from_slice(&self.before_date);
-        out.extend_from_slice(date.as_bytes());
-        out.extend_from_slice(persistence.header_line());
-        out.extend_from_slice(tail);
+    pub fn write(
+        &self,
+        out: &mut Vec<u8>,
+        date: &CachedDate,
+        persistence: Persistence,
+        headers: &[(&str, &[u8])],
+        head_only: bool,
+    ) {
+        out.extend_from_slice(&self.head);
+        write_date_and_headers(out, date, headers, persistence);
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
     }
 }
 
@@ -126,16 +120,8 @@ pub fn write(
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"Date: ");
-    out.extend_from_slice(date.as_bytes());
-    for (name, value) in head.headers {
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-    }
-    out.extend_from_slice(persistence.header_line());
-    out.extend_from_slice(b"\r\n\r\n");
+    write_date_and_headers(out, date, head.headers, persistence);
+    out.extend_from_slice(b"\r\n");
     if !head_only && head.status.allows_body() {
         out.extend_from_slice(body);
     }
@@ -151,13 +137,23 @@ pub fn write_error(
     extra_headers: &[(&str, &[u8])],
     head_only: bool,
 ) {
-    let body = error_body(status, message);
+    let body = error_body(status, message, &[]);
     let head = Head { status, content_type: "application/json", headers: extra_headers };
     write(out, date, persistence, head, &body, head_only);
 }
 
-/// The JSON error body for a status and message.
-pub fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
+/// One invalid field of a request body, listed in a 422's error body.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field's name.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The JSON error body `{"error":{"status":N,"message":"…"}}`, with `"fields":[…]` when there
+/// are invalid fields to list.
+pub fn error_body(status: StatusCode, message: &str, fields: &[FieldError]) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Envelope<'a> {
         error: Detail<'a>,
@@ -166,10 +162,32 @@ pub fn error_body(status: StatusCode, message: &str) -> Vec<u8> {
     struct Detail<'a> {
         status: u16,
         message: &'a str,
+        #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+        fields: &'a [FieldError],
     }
-    let envelope = Envelope { error: Detail { status: status.code(), message } };
-    // Serializing a struct of a string and an integer into a Vec cannot fail.
+    let envelope = Envelope { error: Detail { status: status.code(), message, fields } };
+    // Serializing strings and integers into a Vec cannot fail.
     serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// The part of a head that varies per response, in the one order both encoders use: `Date`,
+/// then `headers`, then `Connection`, ending with the CRLF of the last line.
+fn write_date_and_headers(
+    out: &mut Vec<u8>,
+    date: &CachedDate,
+    headers: &[(&str, &[u8])],
+    persistence: Persistence,
+) {
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(date.as_bytes());
+    for (name, value) in headers {
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+    }
+    out.extend_from_slice(persistence.header_line());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn write_status_line(out: &mut Vec<u8>, status: StatusCode) {
@@ -205,7 +223,7 @@ mod tests {
         for persistence in [Persistence::KeepAlive, Persistence::KeepAliveHttp10, Persistence::Close] {
             for head_only in [false, true] {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
-                pre.write(&mut a, &fixed_date(), persistence, head_only);
+                pre.write(&mut a, &fixed_date(), persistence, &[], head_only);
                 let head = Head { status: StatusCode::OK, content_type: "application/json", headers: &[] };
                 write(&mut b, &fixed_date(), persistence, head, body, head_only);
                 assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
@@ -222,6 +240,7 @@ mod tests {
             &mut out,
             &fixed_date(),
             Persistence::Close,
+            &[],
             false,
         );
         let expected = "HTTP/1.1 200 OK\r\nServer: pollserve\r\nContent-Type: application/json\r\n\
@@ -245,7 +264,7 @@ mod tests {
     #[test]
     fn error_bodies_are_small_json() {
         assert_eq!(
-            error_body(StatusCode::NOT_FOUND, "no route for \"/x\""),
+            error_body(StatusCode::NOT_FOUND, "no route for \"/x\"", &[]),
             br#"{"error":{"status":404,"message":"no route for \"/x\""}}"#
         );
     }
