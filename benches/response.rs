@@ -41,8 +41,8 @@ fn bench_encode(c: &mut Criterion) {
     group.bench_function("json_routed_and_serialized_per_request", |b| {
         b.iter(|| {
             out.clear();
-            let mut env = HandleEnv { now: Instant::now(), peer: None, defer: None };
-            if let Outcome::Respond(response) = app.handle(black_box(&request), &mut env) {
+            let env = HandleEnv { now: Instant::now(), peer: None, defer: None };
+            if let Outcome::Respond(response) = app.handle(black_box(&request), &env) {
                 response.write_to(&mut out, &date, Persistence::KeepAlive, false);
             }
             black_box(out.len())

@@ -79,9 +79,7 @@ class Server:
     command: object  # callable(port, threads, db_path) -> argv
     available: bool = True
     why_not: str = ""
-    version: str = ""
     serves: tuple = ("hello",)  # "hello": /, /json, /plaintext; "api": the /api routes
-    env: dict = field(default_factory=dict)
 
 
 @dataclass

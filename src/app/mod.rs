@@ -282,7 +282,7 @@ impl App {
     }
 
     /// Routes one request, runs the middleware and the handler.
-    pub fn handle(&self, request: &http::Request<'_>, env: &mut HandleEnv<'_>) -> Outcome {
+    pub fn handle(&self, request: &http::Request<'_>, env: &HandleEnv<'_>) -> Outcome {
         let method = request.head.method;
         let mut exchange = Exchange::new(env.now, method);
         let segments =

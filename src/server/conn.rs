@@ -824,12 +824,12 @@ fn respond(
     };
     let head_only = head.method == request::Method::Head;
     let request = Request { head, body };
-    let mut env = HandleEnv {
+    let env = HandleEnv {
         now: ctx.now,
         peer: identity.peer,
         defer: ctx.defer.map(|target| (target, identity.key, identity.id)),
     };
-    match ctx.app.handle(&request, &mut env) {
+    match ctx.app.handle(&request, &env) {
         Outcome::Respond(response) => {
             let start = output.len();
             response.write_to(output, ctx.date, persistence, head_only);
