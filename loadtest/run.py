@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""pollserve's load test: the same endpoints, served by pollserve and by framework peers, under wrk.
+"""pollserve's load test: the same endpoints, served by pollserve and by framework peers, under wrk
+(or oha, when wrk cannot be installed; see generators.py).
 
 For every scenario, each server is started fresh (pinned with taskset to core 1 and one worker,
 except in the all-cores scenario), its answer is checked, and wrk loads it from core 0. Reported
@@ -8,6 +9,8 @@ per server and scenario (median of the runs): requests/s, server CPU time per re
 RSS, and the ratio to pollserve. Results go to loadtest/results/ as Markdown, JSON and an SVG chart.
 
 Usage: loadtest/run.sh [--quick] [--duration S] [--runs N] [--servers a,b] [--scenarios x,y]
+                       [--tool auto|wrk|oha]
+       loadtest/run.sh --profile [--servers a,b] [--duration S]   (see cpu_profile.py)
 """
 
 import argparse
@@ -15,7 +18,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -25,6 +27,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import generators
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -51,6 +55,8 @@ class Scenario:
     all_cores: bool = False
     api: bool = False  # needs the /api routes and a database; runs a setup first
     script: str = ""  # a wrk Lua script that takes the bearer token as its argument
+    method: str = "GET"  # with body: what oha sends instead of the script's requests
+    body: str = ""
     seed_items: int = 0  # items created during setup
     background: str = ""  # a path loaded by a second wrk while this one measures
 
@@ -63,7 +69,7 @@ SCENARIOS = [
     Scenario("keepalive_all_cores", "keep-alive, 64 conns, GET /, all cores (unpinned)", "/", 64, all_cores=True),
     Scenario("db_read", "keep-alive, 64 conns, GET /api/items/1 (SQLite read)", "/api/items/1", 64, api=True),
     Scenario("db_write", "keep-alive, 64 conns, POST /api/items (auth + SQLite insert)", "/api/items", 64, api=True,
-             script="post_item.lua"),
+             script="post_item.lua", method="POST", body='{"title":"load test item","body":"written by oha"}'),
     Scenario("hot_alone", "GET / latency, 64 conns, 1 event loop + 1 db thread, unpinned, 2000 items stored",
              "/", 64, all_cores=True, api=True, seed_items=2000),
     Scenario("hot_with_slow_queries", "as hot_alone, while 4 more connections run full-table LIKE scans "
@@ -83,14 +89,9 @@ class Server:
 
 
 @dataclass
-class Run:
-    requests: int = 0
-    seconds: float = 0.0
-    rps: float = 0.0
-    errors: int = 0
-    p50_ms: float = 0.0
-    p99_ms: float = 0.0
+class Run(generators.Load):
     cpu_us_per_request: float = 0.0
+    user_us_per_request: float = None  # the part of cpu_us_per_request spent in user space
     peak_rss_kib: int = 0
 
 
@@ -114,28 +115,10 @@ def run(argv, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, **kwargs)
 
 
-def first_line(argv):
-    try:
-        out = run(argv)
-        return (out.stdout or out.stderr).strip().splitlines()[0]
-    except (OSError, IndexError):
-        return "unknown"
+first_line = generators.first_line
 
 
 # --- preparing the servers -------------------------------------------------------------------
-
-
-def ensure_wrk():
-    if shutil.which("wrk"):
-        return "wrk"
-    if shutil.which("apt-get") and os.geteuid() == 0:
-        say("wrk is missing; installing it with apt-get")
-        run(["apt-get", "update", "-qq"])
-        run(["apt-get", "install", "-y", "-qq", "wrk"])
-        if shutil.which("wrk"):
-            return "wrk"
-    sys.exit("wrk is not installed and could not be installed (apt-get install wrk); oha fallback "
-             "is not implemented yet")
 
 
 def build_pollserve():
@@ -336,14 +319,16 @@ def process_tree(pid):
 
 
 def cpu_seconds(pids):
-    total = 0
+    """(user, kernel) CPU seconds of the processes so far."""
+    user = kernel = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            user += int(fields[11])  # utime (field 14)
+            kernel += int(fields[12])  # stime (field 15)
         except (OSError, IndexError):
             pass
-    return total / CLK_TCK
+    return user / CLK_TCK, kernel / CLK_TCK
 
 
 def peak_rss_kib(pids):
@@ -358,51 +343,22 @@ def peak_rss_kib(pids):
     return total
 
 
-# --- wrk -------------------------------------------------------------------------------------
+# --- load ------------------------------------------------------------------------------------
+
+GENERATOR = None  # generators.Wrk or generators.Oha, chosen in main
 
 
-def wrk_command(scenario, port, seconds, token="TOKEN"):
-    argv = ["wrk", "-t1", f"-c{scenario.connections}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
-    if scenario.close:
-        argv += ["-H", "Connection: close"]
-    if scenario.pipeline > 1:
-        argv += ["-s", str(HERE / "pipeline.lua")]
-    if scenario.script:
-        argv += ["-s", str(HERE / scenario.script)]
-    argv.append(f"http://127.0.0.1:{port}{scenario.path}")
-    if scenario.pipeline > 1:
-        argv += ["--", str(scenario.pipeline)]
-    if scenario.script:
-        argv += ["--", token]
-    if not scenario.all_cores:
-        argv = ["taskset", "-c", CLIENT_CORE] + argv
-    return argv
+def load_command(scenario, port, seconds, token="TOKEN"):
+    return GENERATOR.command(scenario, f"http://127.0.0.1:{port}{scenario.path}", seconds, token,
+                             None if scenario.all_cores else CLIENT_CORE)
 
 
-def to_ms(value, unit):
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def parse_wrk(output):
-    result = Run()
-    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
-    if m:
-        result.requests = int(m.group(1))
-        result.seconds = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
-    m = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    result.rps = float(m.group(1)) if m else 0.0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    result.errors = sum(int(g) for g in m.groups()) if m else 0
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result.errors += int(m.group(1)) if m else 0
-    for pct, attr in (("50", "p50_ms"), ("99", "p99_ms")):
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        if m:
-            setattr(result, attr, to_ms(m.group(1), m.group(2)))
-    if result.p99_ms == 0.0:
-        # wrk records latency per request only without pipelining; with it, the distribution
-        # is empty (75%..99% print as 0), so no latency is reported rather than a wrong one.
-        result.p50_ms = result.p99_ms = None
+def load(scenario, port, seconds, token="TOKEN"):
+    """Runs the load generator; returns its output parsed as a Run."""
+    out = run(load_command(scenario, port, seconds, token))
+    result = Run(**GENERATOR.parse(out.stdout).__dict__)
+    if out.returncode != 0 or result.requests == 0:
+        raise RuntimeError(f"{GENERATOR.name} failed: {out.stderr.strip() or out.stdout.strip()[-300:]}")
     return result
 
 
@@ -412,21 +368,20 @@ def measure(server, scenario, seconds, port, seed_items):
     try:
         token = api_setup(port, seed_items) if scenario.api else "TOKEN"
         # A short warm-up, so lazy initialisation and the first connections are not measured.
-        run(wrk_command(scenario, port, 1, token))
+        run(load_command(scenario, port, 1, token))
         if scenario.background:
+            slow = Scenario("background", "", scenario.background, 4)
             background = subprocess.Popen(
-                ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--timeout", "10s",
-                 f"http://127.0.0.1:{port}{scenario.background}"],
+                GENERATOR.command(slow, f"http://127.0.0.1:{port}{slow.path}", seconds + 2, token, None),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)  # let the slow queries start before measuring
         pids = process_tree(proc.pid)
         before = cpu_seconds(pids)
-        out = run(wrk_command(scenario, port, seconds, token))
+        result = load(scenario, port, seconds, token)
         after = cpu_seconds(pids)
-        result = parse_wrk(out.stdout)
-        if out.returncode != 0 or result.requests == 0:
-            raise RuntimeError(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
-        result.cpu_us_per_request = (after - before) * 1e6 / result.requests
+        user, kernel = after[0] - before[0], after[1] - before[1]
+        result.cpu_us_per_request = (user + kernel) * 1e6 / result.requests
+        result.user_us_per_request = user * 1e6 / result.requests
         result.peak_rss_kib = peak_rss_kib(pids)
         return result
     finally:
@@ -460,7 +415,7 @@ def machine():
         "memory": mem,
         "kernel": platform.release(),
         "rustc": first_line(["rustc", "--version"]),
-        "wrk": first_line(["wrk", "-v"]),
+        "load_generator": GENERATOR.version(),
         "python": platform.python_version(),
         "pollserve_commit": first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
     }
@@ -481,11 +436,12 @@ def table_rows(cells, scenarios, server_names):
             if cell is None:
                 continue
             if cell.skipped:
-                rows.append([scenario.name, name, "skipped: " + cell.skipped, "", "", "", "", "", "", ""])
+                rows.append([scenario.name, name, "skipped: " + cell.skipped] + [""] * (len(HEADER) - 3))
                 continue
             rps, cpu = cell.median("rps"), cell.median("cpu_us_per_request")
             rows.append([
-                scenario.name, name, fmt(rps, 0), fmt(cpu, 2), fmt(cell.median("p50_ms"), 3),
+                scenario.name, name, fmt(rps, 0), fmt(cpu, 2), fmt(cell.median("user_us_per_request"), 2),
+                fmt(cell.median("p50_ms"), 3),
                 fmt(cell.median("p99_ms"), 3), f"{max(r.peak_rss_kib for r in cell.runs) / 1024:.1f}",
                 str(sum(r.errors for r in cell.runs)),
                 fmt(rps / base_rps if base_rps else None, 2) + "×",
@@ -494,19 +450,20 @@ def table_rows(cells, scenarios, server_names):
     return rows
 
 
-HEADER = ["scenario", "server", "req/s", "CPU µs/req", "p50 ms", "p99 ms", "peak RSS MiB", "errors",
+HEADER = ["scenario", "server", "req/s", "CPU µs/req", "of which user", "p50 ms", "p99 ms", "peak RSS MiB", "errors",
           "req/s vs pollserve", "CPU/req vs pollserve"]
 
 
 def markdown(rows, info, scenarios, servers_, args, commands):
     lines = [f"# pollserve load test — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
     lines += [f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, Linux {info['kernel']}; "
-              f"{info['rustc']}; {info['wrk']}; Python {info['python']}; pollserve {info['pollserve_commit']}.", ""]
+              f"{info['rustc']}; {info['load_generator']}; Python {info['python']}; pollserve {info['pollserve_commit']}.", ""]
     lines += [f"Each cell: median of {args.runs} run(s) of {args.duration} s after a 1 s warm-up. Servers pinned "
-              f"to core {SERVER_CORE} with one worker, wrk (1 thread) pinned to core {CLIENT_CORE}, except "
+              f"to core {SERVER_CORE} with one worker, {GENERATOR.name} (1 thread) pinned to core {CLIENT_CORE}, except "
               "`keepalive_all_cores` (2 workers, nothing pinned). CPU µs/req = the server's utime+stime "
               "over the run ÷ requests completed: lower is better, and it ranks servers even when the load "
-              "generator, not the server, is the bottleneck.", ""]
+              "generator, not the server, is the bottleneck. \"of which user\" is the utime part: the server's own "
+              "code; the rest is kernel time (system calls, TCP on loopback, epoll, wake-ups).", ""]
     lines += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "Scenarios:"] + [f"- `{s.name}`: {s.title}" for s in scenarios]
@@ -575,14 +532,23 @@ def main():
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw results/latest.svg from results/latest.json")
+    parser.add_argument("--tool", choices=["auto", "wrk", "oha"], default="auto",
+                        help="load generator; auto: wrk (installed with apt-get when missing), else oha")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the load test, profile keep-alive GET / per server "
+                             "(perf, strace, nstat) into results/profile.md; see cpu_profile.py")
     args = parser.parse_args()
     if args.replot:
         return replot(Path(args.out))
+    if args.profile:
+        import cpu_profile  # only this mode needs perf and strace
+        return cpu_profile.main(args)
     if args.quick:
         args.duration, args.runs = 2, 1
     if (os.cpu_count() or 1) < 2:
         sys.exit("the load test pins server and load generator to different cores: it needs 2 cores")
-    ensure_wrk()
+    global GENERATOR
+    GENERATOR = generators.choose(args.tool, say)
     DB_DIR.mkdir(parents=True, exist_ok=True)
     scenarios = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(",")]
     servers_ = servers(args)
@@ -601,6 +567,10 @@ def main():
             if scenario.name.startswith("hot_") and server.name != "pollserve":
                 continue  # the slow-query scenarios compare pollserve with itself
             cell = cells[(server.name, scenario.name)] = Cell(server.name, scenario.name)
+            if reason := GENERATOR.unsupported(scenario):
+                cell.skipped = reason
+                say(f"  {server.name}: skipped ({reason})")
+                continue
             port = free_port()
             try:
                 proc = start(server, scenario, port)
@@ -617,7 +587,7 @@ def main():
             threads = 1 if scenario.api else (2 if scenario.all_cores else 1)
             commands.append(" ".join(["taskset -c " + SERVER_CORE if not scenario.all_cores else "",
                                       *server.command("PORT", threads, "DB" if scenario.api else "off")]).strip())
-            commands.append(" ".join(wrk_command(scenario, "PORT", args.duration)))
+            commands.append(" ".join(load_command(scenario, "PORT", args.duration)))
             for i in range(args.runs):
                 try:
                     seed = scenario.seed_items // 10 if args.quick else scenario.seed_items
@@ -658,8 +628,8 @@ def main():
     (out / f"{stem}.svg").write_text(svg_chart(cells, scenarios, names))
     say(f"\nwrote {out}/{stem}.md, {stem}.json and {stem}.svg")
     # The smoke check: pollserve completed every scenario and answered every request cleanly.
-    failures = [s.name for s in scenarios
-                if not (c := cells.get(("pollserve", s.name))) or not c.runs or any(r.errors for r in c.runs)]
+    failures = [s.name for s in scenarios if not GENERATOR.unsupported(s) and (
+        not (c := cells.get(("pollserve", s.name))) or not c.runs or any(r.errors for r in c.runs))]
     if failures:
         sys.exit(f"pollserve had errors or no result in: {', '.join(failures)}")
 
