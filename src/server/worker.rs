@@ -297,6 +297,7 @@ impl Worker {
             // Closing the descriptor also removes it from the epoll set.
             self.conns.remove(key);
             self.shared.release();
+            self.drop_stale_timers();
             return;
         }
         let wants_writable = entry.conn.has_pending_output();
@@ -310,7 +311,19 @@ impl Worker {
         }
         if let Some(deadline) = entry.conn.deadline() {
             entry.armed = Some(self.timers.arm(key, deadline, entry.armed));
+            // Re-arming earlier (a partial request head on an idle connection) left the older
+            // entry stale.
+            self.drop_stale_timers();
         }
+    }
+
+    /// Rebuilds the timer heap without entries for closed (or since re-armed) connections once
+    /// those are the majority: bounded memory under connection churn.
+    fn drop_stale_timers(&mut self) {
+        let conns = &self.conns;
+        self.timers.compact_if_mostly_stale(conns.len(), |at, key| {
+            conns.get(key).is_some_and(|entry| entry.armed == Some(at))
+        });
     }
 
     /// Stops accepting, closes idle connections, and makes every later response the last.
