@@ -425,12 +425,24 @@ def fmt(value, digits=1):
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def ratio(cell, base, attr):
+    """cell's `attr` relative to base's. Runs are taken round-robin, so run i of every server falls
+    in the same stretch of time: the median of the per-round ratios cancels the machine's slow and
+    fast phases (on this VM CPU per request moves ±15% between phases, for every server alike).
+    Without paired runs, the ratio of the medians."""
+    if base is None or not base.runs:
+        return None
+    pairs = [(getattr(a, attr), getattr(b, attr)) for a, b in zip(cell.runs, base.runs)]
+    if len(cell.runs) == len(base.runs) and all(x and y for x, y in pairs):
+        return statistics.median(x / y for x, y in pairs)
+    mine, theirs = cell.median(attr), base.median(attr)
+    return mine / theirs if mine and theirs else None
+
+
 def table_rows(cells, scenarios, server_names):
     rows = []
     for scenario in scenarios:
         base = cells.get(("pollserve", scenario.name))
-        base_rps = base.median("rps") if base else None
-        base_cpu = base.median("cpu_us_per_request") if base else None
         for name in server_names:
             cell = cells.get((name, scenario.name))
             if cell is None:
@@ -444,8 +456,8 @@ def table_rows(cells, scenarios, server_names):
                 fmt(cell.median("p50_ms"), 3),
                 fmt(cell.median("p99_ms"), 3), f"{max(r.peak_rss_kib for r in cell.runs) / 1024:.1f}",
                 str(sum(r.errors for r in cell.runs)),
-                fmt(rps / base_rps if base_rps else None, 2) + "×",
-                fmt(cpu / base_cpu if base_cpu else None, 2) + "×",
+                fmt(ratio(cell, base, "rps"), 2) + "×",
+                fmt(ratio(cell, base, "cpu_us_per_request"), 2) + "×",
             ])
     return rows
 
@@ -458,9 +470,12 @@ def markdown(rows, info, scenarios, servers_, args, commands):
     lines = [f"# pollserve load test — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
     lines += [f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, Linux {info['kernel']}; "
               f"{info['rustc']}; {info['load_generator']}; Python {info['python']}; pollserve {info['pollserve_commit']}.", ""]
-    lines += [f"Each cell: median of {args.runs} run(s) of {args.duration} s after a 1 s warm-up. Servers pinned "
+    lines += [f"Each cell: median of {args.runs} run(s) of {args.duration} s after a 1 s warm-up, the runs taken "
+              "round-robin over the servers. Servers pinned "
               f"to core {SERVER_CORE} with one worker, {GENERATOR.name} (1 thread) pinned to core {CLIENT_CORE}, except "
-              "`keepalive_all_cores` (2 workers, nothing pinned). CPU µs/req = the server's utime+stime "
+              "`keepalive_all_cores` (2 workers, nothing pinned). The ratios to pollserve are medians of the "
+              "per-round ratios (run i of each server against run i of pollserve), which cancels the machine's "
+              "slow and fast phases. CPU µs/req = the server's utime+stime "
               "over the run ÷ requests completed: lower is better, and it ranks servers even when the load "
               "generator, not the server, is the bottleneck. \"of which user\" is the utime part: the server's own "
               "code; the rest is kernel time (system calls, TCP on loopback, epoll, wake-ups).", ""]
@@ -588,7 +603,13 @@ def main():
             commands.append(" ".join(["taskset -c " + SERVER_CORE if not scenario.all_cores else "",
                                       *server.command("PORT", threads, "DB" if scenario.api else "off")]).strip())
             commands.append(" ".join(load_command(scenario, "PORT", args.duration)))
-            for i in range(args.runs):
+        # Runs go round-robin over the servers, so a slow phase of a shared machine lands on all
+        # of them rather than on whichever server happened to be measured then.
+        measured = [server for server in servers_
+                    if (cell := cells.get((server.name, scenario.name))) and not cell.skipped]
+        for i in range(args.runs):
+            for server in measured:
+                cell = cells[(server.name, scenario.name)]
                 try:
                     seed = scenario.seed_items // 10 if args.quick else scenario.seed_items
                     result = measure(server, scenario, args.duration, free_port(), seed)
@@ -599,6 +620,8 @@ def main():
                 say(f"  {server.name:>20} run {i + 1}: {result.rps:>10,.0f} req/s  "
                     f"{result.cpu_us_per_request:6.2f} CPU µs/req  p50 {fmt(result.p50_ms, 3)} ms  "
                     f"p99 {fmt(result.p99_ms, 3)} ms  RSS {result.peak_rss_kib / 1024:.1f} MiB  errors {result.errors}")
+        for server in measured:
+            cell = cells[(server.name, scenario.name)]
             if not cell.runs:
                 cell.skipped = "every run failed"
     names = [s.name for s in servers_]
