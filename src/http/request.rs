@@ -136,16 +136,18 @@ pub fn parse_head<'a>(
     // exactly that). So every fault in the request line gets one answer, "invalid request
     // line", whichever byte revealed it first; only a well-formed HTTP/2+ version gets 505, and
     // only once its line is complete.
-    check_request_line_bytes(buf)?;
+    // Found once and reused: this runs for every request, pipelined ones included.
+    let (line, line_complete) = first_line(buf);
+    check_request_line_bytes(line)?;
     let mut request = httparse::Request::new(&mut []);
     let len = match request.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return check_partial(buf, max_head_bytes).map(|()| None),
+        Ok(httparse::Status::Partial) => return check_partial(buf, line, max_head_bytes).map(|()| None),
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
         Err(httparse::Error::Version) => match version_error(buf) {
             // Wait for the rest of the line: a non-ASCII byte in it would make it a 400.
-            RequestError::UnsupportedVersion if !has_complete_line(buf) => {
-                return check_partial(buf, max_head_bytes).map(|()| None);
+            RequestError::UnsupportedVersion if !line_complete => {
+                return check_partial(buf, line, max_head_bytes).map(|()| None);
             }
             error => return Err(error),
         },
@@ -158,7 +160,7 @@ pub fn parse_head<'a>(
     else {
         return Err(RequestError::Malformed("incomplete request line"));
     };
-    check_request_line_length(buf)?;
+    check_request_line_length(line)?;
     if len > max_head_bytes {
         return Err(RequestError::HeadersTooLarge);
     }
@@ -185,11 +187,12 @@ pub fn parse_head<'a>(
 /// The request line is ASCII (RFC 9112 §3: method, URI and version are all ASCII). Checked here,
 /// not left to httparse, because httparse's SIMD and scalar paths disagree on bytes >= 0x80 in the
 /// target: the same bytes gave 431 delivered whole and 400 delivered one at a time (found by the
-/// `conn` fuzz target). Only the bytes up to the first line end are looked at; the message is the
+/// `conn` fuzz target). Only the request line ([`first_line`]) is looked at; the message is the
 /// one httparse gives for a bad request line, so a prefix and the whole answer alike.
-fn check_request_line_bytes(buf: &[u8]) -> Result<(), RequestError> {
-    let (line, _) = first_line(buf);
-    if line.iter().any(|b| !(0x20..0x80).contains(b)) {
+fn check_request_line_bytes(line: &[u8]) -> Result<(), RequestError> {
+    // Without an early exit the compiler vectorises the scan; lines are short, faults rare.
+    let invalid = line.iter().fold(false, |invalid, &b| invalid | !(0x20..0x80).contains(&b));
+    if invalid {
         return Err(RequestError::Malformed("invalid request line"));
     }
     Ok(())
@@ -216,10 +219,6 @@ fn first_line(buf: &[u8]) -> (&[u8], bool) {
     }
 }
 
-fn has_complete_line(buf: &[u8]) -> bool {
-    first_line(buf).1
-}
-
 /// Whether the request line is complete and `METHOD SP TARGET SP HTTP/1.x`, so that a line-ending
 /// fault httparse reports must lie in the header section.
 fn request_line_is_valid(buf: &[u8]) -> bool {
@@ -232,20 +231,21 @@ fn request_line_is_valid(buf: &[u8]) -> bool {
         && (parts[2] == b"HTTP/1.1" || parts[2] == b"HTTP/1.0")
 }
 
-/// A partial head is fine until it reaches the size limits.
-fn check_partial(buf: &[u8], max_head_bytes: usize) -> Result<(), RequestError> {
-    check_request_line_length(buf)?;
+/// A partial head (whose request line, maybe partial, is `line`) is fine until it reaches the
+/// size limits.
+fn check_partial(buf: &[u8], line: &[u8], max_head_bytes: usize) -> Result<(), RequestError> {
+    check_request_line_length(line)?;
     if buf.len() >= max_head_bytes {
         return Err(RequestError::HeadersTooLarge);
     }
     Ok(())
 }
 
-/// 414 once the request line (complete or not, measured as [`first_line`] finds it) is longer than
+/// 414 once the request line (complete or not, as [`first_line`] finds it) is longer than
 /// [`MAX_REQUEST_LINE`]: one measure for partial and complete heads, so the answer does not depend
 /// on whether the line end had arrived.
-fn check_request_line_length(buf: &[u8]) -> Result<(), RequestError> {
-    if first_line(buf).0.len() > MAX_REQUEST_LINE {
+fn check_request_line_length(line: &[u8]) -> Result<(), RequestError> {
+    if line.len() > MAX_REQUEST_LINE {
         return Err(RequestError::UriTooLong);
     }
     Ok(())
