@@ -48,6 +48,20 @@ def nstat_segments():
     return int(m.group(1)) if m else None
 
 
+def voluntary_switches(pids):
+    """Times the processes' threads went to sleep (mostly in epoll_wait, waiting for work)."""
+    total = 0
+    for pid in pids:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
+
+
 def syscall_counts(server, seconds):
     """strace -c over a short loaded run: {syscall: calls} and the requests wrk completed."""
     port = lt.free_port()
@@ -77,18 +91,18 @@ def perf_profile(server, seconds, data):
     try:
         lt.run(lt.load_command(PROFILE_SCENARIO, port, 1))  # warm-up
         pids = lt.process_tree(proc.pid)
-        segments_before, cpu_before = nstat_segments(), lt.cpu_seconds(pids)
+        segments_before, cpu_before, sleeps_before = nstat_segments(), lt.cpu_seconds(pids), voluntary_switches(pids)
         load = subprocess.Popen(lt.load_command(PROFILE_SCENARIO, port, seconds), stdout=subprocess.PIPE, text=True)
         perf = lt.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-g", "-C", lt.SERVER_CORE,
                        "-o", str(data), "--", "sleep", str(max(1, seconds - 1))])
         output, _ = load.communicate()
-        cpu_after, segments_after = lt.cpu_seconds(pids), nstat_segments()
+        cpu_after, segments_after, sleeps_after = lt.cpu_seconds(pids), nstat_segments(), voluntary_switches(pids)
         if perf.returncode != 0:
             raise RuntimeError(f"perf record failed: {perf.stderr.strip()[-300:]}")
         result = lt.GENERATOR.parse(output)
         user, kernel = cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1]
         segments = (segments_after - segments_before) if segments_before is not None else None
-        return result, user, kernel, segments
+        return result, user, kernel, segments, sleeps_after - sleeps_before
     finally:
         lt.stop(proc)
 
@@ -145,14 +159,14 @@ def main(args):
               f"under `perf record -e cpu-clock -g -C {lt.SERVER_CORE}`, then a separate {min(seconds, 3)} s run "
               "under `strace -c -f` for the system-call counts. Produced by `loadtest/run.sh --profile`.", ""]
     summary = ["| server | req/s | CPU µs/req | user µs/req | kernel µs/req | syscalls/req | TCP segments/req "
-               "| samples in " + " | in ".join(f"{label} (`{function}`)" for label, function in PATHS)
-               + " | in user space |", "|---" * 12 + "|"]
+               "| sleeps/req | samples in " + " | in ".join(f"{label} (`{function}`)" for label, function in PATHS)
+               + " | in user space |", "|---" * 13 + "|"]
     details = []
     with tempfile.TemporaryDirectory() as tmp:
         for server in servers:
             lt.say(f"profiling {server.name}")
             data = Path(tmp) / f"{server.name}.data"
-            result, user, kernel, segments = perf_profile(server, seconds, data)
+            result, user, kernel, segments, sleeps = perf_profile(server, seconds, data)
             counts, traced_requests = syscall_counts(server, min(seconds, 3))
             paths, user_share, top = breakdown(data)
             n = max(result.requests, 1)
@@ -160,7 +174,7 @@ def main(args):
             summary.append(
                 f"| {server.name} | {lt.fmt(result.rps, 0)} | {(user + kernel) * 1e6 / n:.2f} | {user * 1e6 / n:.2f} "
                 f"| {kernel * 1e6 / n:.2f} | {lt.fmt(per_request, 2)} | "
-                f"{lt.fmt(segments / n if segments is not None else None, 2)} | "
+                f"{lt.fmt(segments / n if segments is not None else None, 2)} | {sleeps / n:.4f} | "
                 + " | ".join(f"{paths.get(label, 0.0):.0f}%" for label, _ in PATHS) + f" | {user_share:.0f}% |")
             calls = ", ".join(f"{name} {calls / max(traced_requests, 1):.3f}"
                               for name, calls in sorted(counts.items(), key=lambda kv: -kv[1])[:6])
@@ -173,7 +187,9 @@ def main(args):
         "server's core, children included, so they overlap: the loopback delivery (`net_rx_action`) runs "
         "inside the server's own send (on loopback the sender's system call also runs the receiver's TCP "
         "input and wakes it), and is part of the send share. TCP segments/req counts both directions "
-        "(system-wide `TcpOutSegs`): 2.00 means one segment per request and one per response, no bare ACKs.",
+        "(system-wide `TcpOutSegs`): 2.00 means one segment per request and one per response, no bare ACKs. "
+        "Sleeps/req is the server threads' voluntary context switches per request: how often it ran out of "
+        "work and slept in `epoll_wait` (a server that is faster than its load generator sleeps more).",
         ""]
     lines += summary + [""] + guide + details
     out = Path(args.out) / "profile.md"
