@@ -60,11 +60,10 @@ impl Timers {
 
     /// Drops the entries `is_live(at, key)` rejects, if the heap holds more than twice `live`
     /// entries (plus some slack), and gives back memory the heap no longer needs.
-    pub fn compact_if_mostly_stale(&mut self, live: usize, is_live: impl FnMut(Instant, usize) -> bool) {
+    pub fn compact_if_mostly_stale(&mut self, live: usize, mut is_live: impl FnMut(Instant, usize) -> bool) {
         if self.heap.len() <= 2 * live + STALE_SLACK {
             return;
         }
-        let mut is_live = is_live;
         self.heap.retain(|Reverse((at, key))| is_live(*at, *key));
         if self.heap.capacity() > 4 * (self.heap.len() + STALE_SLACK) {
             self.heap.shrink_to(2 * (self.heap.len() + STALE_SLACK));
