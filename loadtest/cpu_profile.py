@@ -32,12 +32,10 @@ DEFAULT_SERVERS = "pollserve,actix-web,axum"
 
 
 def ensure_tool(tool, package):
-    if shutil.which(tool):
-        return True
-    if shutil.which("apt-get") and lt.os.geteuid() == 0:
-        lt.say(f"{tool} is missing; installing {package} with apt-get")
-        lt.run(["apt-get", "update", "-qq"])
-        lt.run(["apt-get", "install", "-y", "-qq", package])
+    """Whether `tool` is on PATH, installing its Debian `package` first when it is missing."""
+    if not shutil.which(tool):
+        lt.say(f"{tool} is missing")
+        lt.generators.apt_install(package, lt.say)
     return shutil.which(tool) is not None
 
 
