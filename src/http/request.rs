@@ -144,14 +144,14 @@ pub fn parse_head<'a>(
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return check_partial(buf, line, max_head_bytes).map(|()| None),
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-        Err(httparse::Error::Version) => match version_error(buf) {
+        Err(httparse::Error::Version) => match version_error(line) {
             // Wait for the rest of the line: a non-ASCII byte in it would make it a 400.
             RequestError::UnsupportedVersion if !line_complete => {
                 return check_partial(buf, line, max_head_bytes).map(|()| None);
             }
             error => return Err(error),
         },
-        Err(httparse::Error::NewLine) if !request_line_is_valid(buf) => {
+        Err(httparse::Error::NewLine) if !request_line_is_valid(line, line_complete) => {
             return Err(RequestError::Malformed("invalid request line"));
         }
         Err(e) => return Err(RequestError::Malformed(malformed_message(e))),
@@ -219,10 +219,9 @@ fn first_line(buf: &[u8]) -> (&[u8], bool) {
     }
 }
 
-/// Whether the request line is complete and `METHOD SP TARGET SP HTTP/1.x`, so that a line-ending
-/// fault httparse reports must lie in the header section.
-fn request_line_is_valid(buf: &[u8]) -> bool {
-    let (line, complete) = first_line(buf);
+/// Whether the request line ([`first_line`]) is complete and `METHOD SP TARGET SP HTTP/1.x`, so
+/// that a line-ending fault httparse reports must lie in the header section.
+fn request_line_is_valid(line: &[u8], complete: bool) -> bool {
     let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
     complete
         && parts.len() == 3
@@ -254,8 +253,8 @@ fn check_request_line_length(line: &[u8]) -> Result<(), RequestError> {
 /// httparse reports every bad version alike; a well-formed `HTTP/2.0` deserves 505, junk 400.
 /// httparse stops at the first byte that cannot be HTTP/1.x (`HTTP/2` is enough), so only that
 /// much is looked at: whatever follows cannot change the answer, however the bytes arrived.
-fn version_error(buf: &[u8]) -> RequestError {
-    let (line, _) = first_line(buf);
+/// `line` is the request line as [`first_line`] finds it.
+fn version_error(line: &[u8]) -> RequestError {
     let token = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
     let version = match token {
         [b'H', b'T', b'T', b'P', b'/', major, ..] if *major != b'1' => &token[..6],
