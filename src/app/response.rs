@@ -295,9 +295,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn date() -> CachedDate {
-        let mut date = CachedDate::new();
-        date.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
-        date
+        CachedDate::at(UNIX_EPOCH + Duration::from_secs(784111777))
     }
 
     #[test]

@@ -23,8 +23,13 @@ pub struct CachedDate {
 impl CachedDate {
     /// A cache already holding the current time.
     pub fn new() -> Self {
+        Self::at(SystemTime::now())
+    }
+
+    /// A cache holding `time` (until the next refresh): fixed bytes, for comparing whole responses.
+    pub fn at(time: SystemTime) -> Self {
         let mut date = CachedDate { bytes: [b' '; DATE_LEN], second: u64::MAX };
-        date.refresh(SystemTime::now());
+        date.refresh(time);
         date
     }
 
@@ -64,8 +69,7 @@ mod tests {
 
     #[test]
     fn formats_an_imf_fixdate() {
-        let mut date = CachedDate::new();
-        date.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
+        let date = CachedDate::at(UNIX_EPOCH + Duration::from_secs(784111777));
         assert_eq!(date.as_bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
     }
 

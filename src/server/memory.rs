@@ -124,8 +124,7 @@ impl<'a> Driver<'a> {
     /// A driver with `config` and a fixed date (Sun, 06 Nov 1994 08:49:37 GMT), so outputs
     /// taken at different times compare equal.
     pub fn new(app: &'a App, config: ConnConfig) -> Driver<'a> {
-        let mut date = CachedDate::new();
-        date.refresh(UNIX_EPOCH + Duration::from_secs(784_111_777));
+        let date = CachedDate::at(UNIX_EPOCH + Duration::from_secs(784_111_777));
         Driver { app, config, date, buffers: BufferPool::new(), now: Instant::now() }
     }
 
