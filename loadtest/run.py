@@ -210,16 +210,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(server, scenario, port):
-    # Unpinned database scenarios measure one event loop beside one database thread.
+def server_argv(server, scenario, port, db):
+    """The command that runs `server` for `scenario`: pinned to one core with one worker, except
+    in the all-cores scenarios (2 workers) and the database ones (one event loop, whose unpinned
+    variants measure it beside one database thread)."""
     threads = 1 if scenario.api else (2 if scenario.all_cores else 1)
+    # The plain HTTP scenarios compare servers without a database (the peers have none).
+    argv = server.command(port, threads, db if scenario.api else "off")
+    return argv if scenario.all_cores else ["taskset", "-c", SERVER_CORE] + argv
+
+
+def start(server, scenario, port):
     db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    # The plain HTTP scenarios compare servers without a database (the peers have none).
-    argv = server.command(port, threads, str(db) if scenario.api else "off")
-    if not scenario.all_cores:
-        argv = ["taskset", "-c", SERVER_CORE] + argv
+    argv = server_argv(server, scenario, port, str(db))
     env = dict(os.environ, POLLSERVE_PEER_DB=str(db))
     proc = subprocess.Popen(argv, cwd=PEERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
@@ -599,9 +604,7 @@ def main():
                 say(f"  {server.name}: skipped ({cell.skipped})")
                 continue
             commands.append(f"# {scenario.name} / {server.name}")
-            threads = 1 if scenario.api else (2 if scenario.all_cores else 1)
-            commands.append(" ".join(["taskset -c " + SERVER_CORE if not scenario.all_cores else "",
-                                      *server.command("PORT", threads, "DB" if scenario.api else "off")]).strip())
+            commands.append(" ".join(server_argv(server, scenario, "PORT", "DB")))
             commands.append(" ".join(load_command(scenario, "PORT", args.duration)))
         # Runs go round-robin over the servers, so a slow phase of a shared machine lands on all
         # of them rather than on whichever server happened to be measured then.
