@@ -30,11 +30,12 @@ pub enum ChunkError {
     SizeOverflow,
     /// A line ended by LF alone, or CR not followed by LF.
     BadLineEnding,
-    /// An extension longer than [`MAX_EXTENSION_BYTES`] or holding a control byte.
+    /// An extension that breaks its grammar (RFC 9112 §7.1.1) or is longer than
+    /// [`MAX_EXTENSION_BYTES`].
     BadExtension,
     /// A chunk's data was not followed by CRLF: it is longer than its size says.
     DataOverrun,
-    /// Trailer fields longer than [`MAX_TRAILER_BYTES`] or holding a control byte.
+    /// A trailer line that is not `name: value`, or trailers longer than [`MAX_TRAILER_BYTES`].
     BadTrailer,
     /// The decoded body would exceed the configured maximum.
     TooLarge,
@@ -77,8 +78,8 @@ enum Step {
     Size { digits: u32 },
     /// Whitespace after the size: only `;` (an extension) may follow.
     SizeSpace,
-    /// Inside a chunk extension; `len` bytes so far.
-    Extension { len: usize },
+    /// Inside the chunk extensions, at `at` in their grammar; `len` bytes of them so far.
+    Extension { at: Ext, len: usize },
     /// Saw CR ending the size line; LF must follow.
     SizeLf,
     /// Copying chunk data; this many bytes left.
@@ -89,14 +90,45 @@ enum Step {
     DataLf,
     /// At the start of a trailer line (or of the final empty line).
     TrailerLineStart,
-    /// Inside a trailer field line.
-    TrailerLine,
+    /// Inside a trailer field's name.
+    TrailerName,
+    /// Inside a trailer field's value (after the colon).
+    TrailerValue,
     /// Saw CR ending a trailer line; LF must follow.
     TrailerLf,
     /// Saw CR of the final empty line; LF must follow.
     FinalLf,
     /// The body is complete.
     Done,
+}
+
+/// Where in `chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] )` (RFC 9112 §7.1.1) the
+/// next byte falls; `name` is a token, `value` a token or a quoted-string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// After `;` (and any whitespace): a name must start.
+    NameStart,
+    /// Inside a name.
+    Name,
+    /// Whitespace after a name: only `=` or `;` may follow.
+    NameSpace,
+    /// After `=` (and any whitespace): a value must start.
+    ValueStart,
+    /// Inside a token value.
+    Token,
+    /// Inside a quoted-string value.
+    Quoted,
+    /// After a backslash inside a quoted-string.
+    QuotedPair,
+    /// Right after a value: `;`, whitespace or the line end.
+    ValueEnd,
+    /// Whitespace after a value: only `;` may follow.
+    ValueSpace,
+}
+
+/// `tchar` of RFC 9110 §5.6.2: the bytes a token (method, field name, extension name) is made of.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
 /// Incremental decoder state for one chunked body. Feed it the same buffer (grown as bytes
@@ -193,19 +225,20 @@ impl ChunkedDecoder {
             (Step::Size { digits: 0 }, _) => return Err(ChunkError::EmptySize),
             // After the digits: BWS then `;` starts an extension; CRLF ends the line.
             (Step::Size { .. } | Step::SizeSpace, b' ' | b'\t') => Step::SizeSpace,
-            (Step::Size { .. } | Step::SizeSpace, b';') => Step::Extension { len: 0 },
-            (Step::Size { .. } | Step::Extension { .. }, b'\r') => Step::SizeLf,
+            (Step::Size { .. } | Step::SizeSpace, b';') => Step::Extension { at: Ext::NameStart, len: 0 },
+            (Step::Size { .. }, b'\r') => Step::SizeLf,
             (Step::Size { .. } | Step::Extension { .. } | Step::SizeSpace, b'\n') => {
                 return Err(ChunkError::BadLineEnding);
             }
             (Step::Size { .. } | Step::SizeSpace, _) => return Err(ChunkError::BadSize),
-            // Extensions are skipped, but bounded and free of control bytes (HTAB allowed).
-            (Step::Extension { len }, _) => {
-                if len >= MAX_EXTENSION_BYTES || (byte.is_ascii_control() && byte != b'\t') {
-                    return Err(ChunkError::BadExtension);
-                }
-                Step::Extension { len: len + 1 }
+            // Extensions follow their grammar and are skipped; their length is bounded.
+            (Step::Extension { len, .. }, _) if len >= MAX_EXTENSION_BYTES => {
+                return Err(ChunkError::BadExtension);
             }
+            (Step::Extension { at, len }, _) => match next_ext(at, byte)? {
+                Some(at) => Step::Extension { at, len: len + 1 },
+                None => Step::SizeLf,
+            },
             // End of the size line: a zero size starts the trailer section.
             (Step::SizeLf, b'\n') if self.size == 0 => Step::TrailerLineStart,
             (Step::SizeLf, b'\n') => {
@@ -222,18 +255,26 @@ impl ChunkedDecoder {
             (Step::DataCr, _) => return Err(ChunkError::DataOverrun),
             (Step::DataLf, b'\n') => Step::Size { digits: 0 },
             (Step::DataLf, _) => return Err(ChunkError::DataOverrun),
-            // Trailers: lines until an empty one, bounded, discarded.
+            // Trailers: field lines (`name: value`, no obs-fold) until an empty one, bounded,
+            // discarded.
             (Step::TrailerLineStart, b'\r') => Step::FinalLf,
-            (Step::TrailerLineStart | Step::TrailerLine, b'\n') => {
+            (Step::TrailerLineStart | Step::TrailerName | Step::TrailerValue, b'\n') => {
                 return Err(ChunkError::BadLineEnding);
             }
-            (Step::TrailerLine, b'\r') => Step::TrailerLf,
-            (Step::TrailerLineStart | Step::TrailerLine, _) => {
+            (Step::TrailerValue, b'\r') => Step::TrailerLf,
+            (Step::TrailerLineStart | Step::TrailerName | Step::TrailerValue, _) => {
                 self.trailer_len += 1;
-                if self.trailer_len > MAX_TRAILER_BYTES || (byte.is_ascii_control() && byte != b'\t') {
+                if self.trailer_len > MAX_TRAILER_BYTES {
                     return Err(ChunkError::BadTrailer);
                 }
-                Step::TrailerLine
+                match (self.step, byte) {
+                    (Step::TrailerLineStart | Step::TrailerName, _) if is_tchar(byte) => Step::TrailerName,
+                    (Step::TrailerName, b':') => Step::TrailerValue,
+                    (Step::TrailerValue, _) if !byte.is_ascii_control() || byte == b'\t' => {
+                        Step::TrailerValue
+                    }
+                    _ => return Err(ChunkError::BadTrailer),
+                }
             }
             (Step::TrailerLf, b'\n') => Step::TrailerLineStart,
             (Step::FinalLf, b'\n') => Step::Done,
@@ -242,6 +283,31 @@ impl ChunkedDecoder {
             (Step::Data { .. } | Step::Done, _) => self.step,
         })
     }
+}
+
+/// The chunk-extension grammar: given where we are and one byte, where we are next, or `None`
+/// when the byte is the CR that ends the size line.
+fn next_ext(at: Ext, byte: u8) -> Result<Option<Ext>, ChunkError> {
+    let is_space = byte == b' ' || byte == b'\t';
+    Ok(Some(match (at, byte) {
+        // A line may end after a complete name or value, never inside a quoted-string.
+        (Ext::Name | Ext::Token | Ext::ValueEnd, b'\r') => return Ok(None),
+        // BWS: whitespace before a name, before or after `=`, and before `;`.
+        (Ext::NameStart | Ext::NameSpace | Ext::ValueStart | Ext::ValueSpace, _) if is_space => at,
+        (Ext::Name, _) if is_space => Ext::NameSpace,
+        (Ext::Token | Ext::ValueEnd, _) if is_space => Ext::ValueSpace,
+        // `;` starts the next extension after a name or a value.
+        (Ext::Name | Ext::NameSpace | Ext::Token | Ext::ValueEnd | Ext::ValueSpace, b';') => Ext::NameStart,
+        (Ext::NameStart | Ext::Name, _) if is_tchar(byte) => Ext::Name,
+        (Ext::Name | Ext::NameSpace, b'=') => Ext::ValueStart,
+        (Ext::ValueStart | Ext::Token, _) if is_tchar(byte) => Ext::Token,
+        (Ext::ValueStart, b'"') => Ext::Quoted,
+        // quoted-string: qdtext or a quoted-pair, up to the closing quote.
+        (Ext::Quoted, b'"') => Ext::ValueEnd,
+        (Ext::Quoted, b'\\') => Ext::QuotedPair,
+        (Ext::Quoted | Ext::QuotedPair, _) if is_space || !byte.is_ascii_control() => Ext::Quoted,
+        _ => return Err(ChunkError::BadExtension),
+    }))
 }
 
 #[cfg(test)]
@@ -307,6 +373,56 @@ mod tests {
             let mut buf = encoded.to_vec();
             let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
             assert_eq!(got, Err(*expected), "{:?}", String::from_utf8_lossy(encoded));
+        }
+    }
+
+    #[test]
+    fn extensions_follow_their_grammar() {
+        let valid: &[&[u8]] = &[
+            b"1;a\r\nx\r\n0\r\n\r\n",
+            b"1;a=b\r\nx\r\n0\r\n\r\n",
+            b"1 ; a = b ; c\r\nx\r\n0\r\n\r\n",
+            b"1;a=\"\"\r\nx\r\n0\r\n\r\n",
+            b"1;a=\"b; \\\"c\\\\\";d=e\r\nx\r\n0\r\n\r\n",
+            b"1;a=\"\x80\xff\"\r\nx\r\n0\r\n\r\n",
+            b"1;\ta\t=\tb\t;c\r\nx\r\n0\r\n\r\n",
+        ];
+        for encoded in valid {
+            assert_eq!(decode_whole(encoded).unwrap().0, b"x", "{:?}", String::from_utf8_lossy(encoded));
+        }
+        let invalid: &[(&[u8], ChunkError)] = &[
+            (b"2;\r\n", ChunkError::BadExtension),
+            (b"2;;a\r\n", ChunkError::BadExtension),
+            (b"2;=b\r\n", ChunkError::BadExtension),
+            (b"2;a=\r\n", ChunkError::BadExtension),
+            (b"2;a b\r\n", ChunkError::BadExtension),
+            (b"2;a \r\n", ChunkError::BadExtension),
+            (b"2;a=b c\r\n", ChunkError::BadExtension),
+            (b"2;a=b=c\r\n", ChunkError::BadExtension),
+            (b"2;a(b)\r\n", ChunkError::BadExtension),
+            (b"5;a=\"abc\";b=\"def; ghi\r\n", ChunkError::BadExtension),
+            (b"5;a=\"abc\"d\r\n", ChunkError::BadExtension),
+            (b"5;a=\"a\x7f\"\r\n", ChunkError::BadExtension),
+            (b"5;a=\"a\\\x00\"\r\n", ChunkError::BadExtension),
+            (b"5;a=\"a\nb\"\r\n", ChunkError::BadLineEnding),
+            (b"5;a\n", ChunkError::BadLineEnding),
+        ];
+        for (encoded, expected) in invalid {
+            let mut buf = encoded.to_vec();
+            let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
+            assert_eq!(got, Err(*expected), "{:?}", String::from_utf8_lossy(encoded));
+        }
+    }
+
+    #[test]
+    fn trailers_are_field_lines() {
+        assert_eq!(decode_whole(b"0\r\nA-b: c d\r\nE:\r\n\r\n").unwrap().0, b"");
+        for encoded in
+            [&b"0\r\n X: 1\r\n\r\n"[..], b"0\r\nX : 1\r\n\r\n", b"0\r\n: 1\r\n\r\n", b"0\r\nX\r\n\r\n"]
+        {
+            let mut buf = encoded.to_vec();
+            let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
+            assert_eq!(got, Err(ChunkError::BadTrailer), "{:?}", String::from_utf8_lossy(encoded));
         }
     }
 

@@ -132,6 +132,52 @@ pub fn parse_head<'a>(
     // the answer depend on how much happened to be buffered: junk past the limit would give 400
     // when it arrived together and 431 when it trickled in (found by the conn fuzz target).
     let buf = &buf[..buf.len().min(max_head_bytes)];
+    // A bare LF is no line ending here (RFC 9112 §2.2 lets a recipient reject it; a front end
+    // that splits lines only at CRLF would see a different request). Only the bytes before it are
+    // parsed, so a fault earlier in the head is reported exactly as when those bytes came alone.
+    let (buf, bare_lf) = match first_bare_lf(buf) {
+        Some(at) => (&buf[..at], true),
+        None => (buf, false),
+    };
+    let head = parse_crlf_head(buf, slots, max_head_bytes)?;
+    if head.is_none() && bare_lf {
+        return Err(RequestError::Malformed(BARE_LF));
+    }
+    Ok(head)
+}
+
+/// The error message for a line of the head ended by LF alone.
+const BARE_LF: &str = "line not ended by CRLF";
+
+/// Where the first LF not preceded by CR lies in the head at the start of `buf`: in the empty
+/// lines before the request line, the request line, a field line or the empty line that ends the
+/// head. `None` when every line so far ends with CRLF; bytes after the head are not looked at.
+fn first_bare_lf(buf: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    // Empty lines before the request line (RFC 9112 §2.2), skipped as httparse skips them.
+    while buf[line_start..].starts_with(b"\r\n") {
+        line_start += 2;
+    }
+    let first_line = line_start;
+    for lf in memchr::memchr_iter(b'\n', &buf[line_start..]) {
+        let at = first_line + lf;
+        if at == 0 || buf[at - 1] != b'\r' {
+            return Some(at);
+        }
+        if at - 1 == line_start {
+            return None; // the empty line: the head is complete
+        }
+        line_start = at + 1;
+    }
+    None
+}
+
+/// [`parse_head`] for a `buf` in which every LF is preceded by CR.
+fn parse_crlf_head<'a>(
+    buf: &'a [u8],
+    slots: &'a mut HeaderSlots<'a>,
+    max_head_bytes: usize,
+) -> Result<Option<Head<'a>>, RequestError> {
     // The same bytes must get the same answer however they were split (the fuzz targets check
     // exactly that). So every fault in the request line gets one answer, "invalid request
     // line", whichever byte revealed it first; only a well-formed HTTP/2+ version gets 505, and
@@ -579,6 +625,39 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(status(raw), *expected, "{:?}", String::from_utf8_lossy(raw));
         }
+    }
+
+    #[test]
+    fn a_bare_lf_ends_no_line_of_the_head_however_it_is_split() {
+        let cases: &[&[u8]] = &[
+            b"\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\nX: b\n\n",
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nDummy: x\nContent-Length: 23\r\n\r\nGET / HTTP/1.1\r\nDummy: GET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ];
+        for raw in cases {
+            let whole = parse(raw).map(|_| ());
+            assert_eq!(whole, Err(RequestError::Malformed(BARE_LF)), "{:?}", raw.escape_ascii().to_string());
+            for end in 0..raw.len() {
+                let prefix = parse(&raw[..end]).map(|h| h.is_some());
+                assert!(
+                    prefix == Ok(false) || prefix == Err(RequestError::Malformed(BARE_LF)),
+                    "prefix {end}"
+                );
+            }
+        }
+        // A fault before the bare LF is reported as it would be without it.
+        assert_eq!(
+            parse(b"GET / HTTP/1.1\r\nHost : a\r\nX: b\n\r\n").map(|_| ()),
+            Err(RequestError::Malformed("invalid header name"))
+        );
+        // Bytes after the head are the body's business, LF or not.
+        let post = parse(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na\nb").unwrap().unwrap();
+        assert_eq!(post.3, Framing::Length(3));
     }
 
     #[test]
