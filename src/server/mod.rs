@@ -34,7 +34,9 @@ use worker::{Shared, Worker};
 pub enum ServerError {
     /// A route could not be added (conflict or malformed pattern).
     Routes(RouteError),
-    /// Binding, starting a worker, or a worker's loop failed.
+    /// The listening address could not be bound (already in use, not permitted …).
+    Bind(SocketAddr, io::Error),
+    /// Starting a worker, or a worker's loop failed.
     Io(io::Error),
 }
 
@@ -42,6 +44,10 @@ impl std::fmt::Display for ServerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ServerError::Routes(e) => write!(f, "{e}"),
+            ServerError::Bind(addr, e) if e.kind() == io::ErrorKind::AddrInUse => {
+                write!(f, "{addr} is already in use (is another server running there?)")
+            }
+            ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ServerError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -62,7 +68,8 @@ impl Server {
     /// Fails if a route could not be added to `app`, or the address cannot be bound.
     pub fn bind(config: Config, app: App) -> Result<Server, ServerError> {
         app.check().map_err(ServerError::Routes)?;
-        let listeners = listener::bind_all(config.addr, config.threads).map_err(ServerError::Io)?;
+        let listeners =
+            listener::bind_all(config.addr, config.threads).map_err(|e| ServerError::Bind(config.addr, e))?;
         let local_addr = listeners[0].local_addr().map_err(ServerError::Io)?;
         Ok(Server { listeners, local_addr, config, app: Arc::new(app) })
     }
