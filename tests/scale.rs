@@ -6,6 +6,7 @@ mod support;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use support::{Client, TestServer, rss_kib};
 
@@ -162,12 +163,12 @@ fn running_out_of_descriptors_does_not_spin_and_recovers() {
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     };
     let before = cpu(pid);
-    std::thread::sleep(std::time::Duration::from_secs(1)); // a measurement window, not a wait for readiness
+    std::thread::sleep(Duration::from_secs(1)); // a measurement window, not a wait for readiness
     let ticks = cpu(pid) - before;
     assert!(ticks < 50, "{ticks} clock ticks of CPU in one second at EMFILE: the accept loop spins");
     drop(clients);
     // Once descriptors free up, new clients are served again.
-    let deadline = std::time::Instant::now() + support::IO_TIMEOUT;
+    let deadline = Instant::now() + support::IO_TIMEOUT;
     loop {
         let mut client = Client::connect(server.addr);
         client.send(GET);
@@ -175,7 +176,36 @@ fn running_out_of_descriptors_does_not_spin_and_recovers() {
         if client.stream.read(&mut byte).is_ok_and(|n| n == 1) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never recovered from EMFILE");
+        assert!(Instant::now() < deadline, "never recovered from EMFILE");
     }
     server.child.kill().ok();
+}
+
+#[test]
+fn a_trickling_client_is_gone_within_a_second_of_its_408() {
+    let server = TestServer::start(&["--header-timeout", "1"]);
+    let mut client = server.connect();
+    client.send(b"GET / HTTP/1.1\r\n");
+    let trickle = |client: &mut Client| client.stream.write_all(b"X-Trickle: 1\r\n");
+    // A header line every 200 ms until the 408 arrives (it follows the FIN-less first line).
+    client.stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut byte = [0u8; 1];
+    loop {
+        trickle(&mut client).expect("the server reads until its timeout");
+        match client.stream.peek(&mut byte) {
+            Ok(_) => break,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("no 408 before the connection failed: {e}"),
+        }
+    }
+    let answered = Instant::now();
+    client.stream.set_read_timeout(Some(support::IO_TIMEOUT)).unwrap();
+    assert_eq!(client.read_response().status, 408);
+    // The client keeps trickling; the server closes for good within its 1 s grace (it used to
+    // linger 5 s more), and the next write after that fails.
+    while trickle(&mut client).is_ok() && answered.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(200)); // the client's trickle rate
+    }
+    let gone_after = answered.elapsed();
+    assert!(gone_after < Duration::from_millis(2500), "still open {gone_after:?} after the 408");
 }

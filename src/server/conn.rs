@@ -42,6 +42,16 @@ pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Parsing resumes when pending output falls below this.
 pub const OUTPUT_LOW_WATER: usize = 16 * 1024;
 
+/// After a request timeout (408) the connection is gone within this long, whatever the client
+/// keeps sending: the 408 and the client's FIN get this long together, not a fresh write and
+/// linger timeout each. A trickling client must not stretch the timeout it just ran out of.
+pub const TIMED_OUT_GRACE: Duration = Duration::from_secs(1);
+
+/// Most bytes read and thrown away while lingering. Lingering exists so a client's unread
+/// request bytes do not turn our close into a reset; one still sending after this much is not
+/// about to close, and is closed.
+pub const MAX_LINGER_BYTES: usize = 64 * 1024;
+
 /// Room beyond the body limit for chunk-size lines and trailers while a chunked body is in the
 /// read buffer (the decoder reclaims framing bytes before the buffer grows).
 const CHUNK_FRAMING_SLACK: usize = 32 * 1024;
@@ -177,7 +187,10 @@ pub enum State {
     Closing,
     /// Write side shut down; input is discarded until the client closes, so unread request
     /// bytes do not turn our close into a reset that destroys the response in flight.
-    Lingering,
+    Lingering {
+        /// Bytes read and thrown away so far (at most [`MAX_LINGER_BYTES`]).
+        discarded: usize,
+    },
     /// Finished; the worker drops the connection.
     Closed,
 }
@@ -190,7 +203,7 @@ impl fmt::Display for State {
             State::Writing => "writing",
             State::Awaiting(_) => "awaiting",
             State::Closing => "closing",
-            State::Lingering => "lingering",
+            State::Lingering { .. } => "lingering",
             State::Closed => "closed",
         })
     }
@@ -271,6 +284,8 @@ pub struct Conn<S> {
     /// Progress since the last deadline update, which restarts inactivity timers.
     served_since_timer: bool,
     moved_bytes_since_timer: bool,
+    /// Set once a request timed out: no deadline extends past it.
+    close_by: Option<Instant>,
 }
 
 impl<S: Stream> Conn<S> {
@@ -294,6 +309,7 @@ impl<S: Stream> Conn<S> {
             timer: Some((TimerKind::Idle, now + config.idle_timeout)),
             served_since_timer: false,
             moved_bytes_since_timer: false,
+            close_by: None,
         }
     }
 
@@ -417,6 +433,7 @@ impl<S: Stream> Conn<S> {
         }
         match self.timer_kind() {
             Some(TimerKind::Header | TimerKind::Body) => {
+                self.close_by = Some(ctx.now + TIMED_OUT_GRACE);
                 self.borrow_buffers(ctx.buffers);
                 self.reject(RequestError::Timeout, ctx.date);
                 self.flush();
@@ -442,13 +459,14 @@ impl<S: Stream> Conn<S> {
 
     /// Whether reading more input is useful in the current state.
     fn wants_input(&self) -> bool {
-        !self.peer_eof && matches!(self.state, State::ReadingHead | State::ReadingBody(_) | State::Lingering)
+        !self.peer_eof
+            && matches!(self.state, State::ReadingHead | State::ReadingBody(_) | State::Lingering { .. })
     }
 
     /// Reads until the socket would block, the peer closes, or the buffer is at its limit.
     fn fill(&mut self, config: &ConnConfig) -> Fill {
         loop {
-            if matches!(self.state, State::Lingering) {
+            if matches!(self.state, State::Lingering { .. }) {
                 // Nothing more will be answered: read only to find the client's FIN.
                 self.start = 0;
                 self.end = 0;
@@ -473,6 +491,13 @@ impl<S: Stream> Conn<S> {
                     }
                     self.end += n;
                     self.moved_bytes_since_timer = true;
+                    if let State::Lingering { discarded } = &mut self.state {
+                        *discarded += n;
+                        if *discarded > MAX_LINGER_BYTES {
+                            self.transition(Event::Gone);
+                            return Fill::Ended;
+                        }
+                    }
                     if S::SHORT_READ_DRAINS && n < space && !self.read_closed_hint {
                         return Fill::Drained;
                     }
@@ -708,7 +733,7 @@ impl<S: Stream> Conn<S> {
     /// Closes once the peer has gone and nothing is left to send or linger for.
     fn finish_if_done(&mut self) {
         let settled = match self.state {
-            State::Lingering => self.peer_eof,
+            State::Lingering { .. } => self.peer_eof,
             State::ReadingHead | State::ReadingBody(_) | State::Writing => {
                 // The client half-closed: answer what it sent completely, then close.
                 self.peer_eof && !self.has_pending_output() && !matches!(self.state, State::Writing)
@@ -751,7 +776,7 @@ impl<S: Stream> Conn<S> {
             (State::ReadingHead, Event::OutputBackedUp) => State::Writing,
             (State::Writing, Event::OutputDrained) => State::ReadingHead,
             // Everything is sent and FIN is out: wait for the client's FIN.
-            (State::Closing, Event::WriteSideShut) => State::Lingering,
+            (State::Closing, Event::WriteSideShut) => State::Lingering { discarded: 0 },
             // No other event can happen in these states; stay put.
             (state, event) => {
                 debug_assert!(false, "unexpected {event:?} in state {state}");
@@ -767,7 +792,7 @@ impl<S: Stream> Conn<S> {
     fn timer_kind(&self) -> Option<TimerKind> {
         Some(match self.state {
             State::Closed => return None,
-            State::Lingering => TimerKind::Linger,
+            State::Lingering { .. } => TimerKind::Linger,
             _ if self.has_pending_output() => TimerKind::Write,
             State::ReadingBody(_) => TimerKind::Body,
             State::ReadingHead if self.start < self.end => TimerKind::Header,
@@ -800,6 +825,9 @@ impl<S: Stream> Conn<S> {
                 TimerKind::Linger => config.linger_timeout,
             };
             self.timer = Some((kind, now + duration));
+        }
+        if let (Some(close_by), Some((kind, at))) = (self.close_by, self.timer) {
+            self.timer = Some((kind, at.min(close_by)));
         }
         self.served_since_timer = false;
         self.moved_bytes_since_timer = false;
@@ -961,7 +989,7 @@ mod tests {
         let mut h = Harness::new();
         let out = h.send(&[b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", GET].concat());
         assert_eq!(statuses(&out), ["200"]);
-        assert!(matches!(h.conn.state(), State::Lingering));
+        assert!(matches!(h.conn.state(), State::Lingering { .. }));
         h.conn.stream.close_write();
         h.ready();
         assert!(h.conn.is_closed());
@@ -1087,7 +1115,77 @@ mod tests {
         h.timeout();
         let out = String::from_utf8(h.conn.stream.take_written()).unwrap();
         assert_eq!(statuses(&out), ["408"]);
-        assert!(matches!(h.conn.state(), State::Lingering));
+        assert!(matches!(h.conn.state(), State::Lingering { .. }));
+    }
+
+    #[test]
+    fn trickled_header_lines_never_move_the_header_deadline() {
+        let mut h = Harness::new();
+        h.send(b"GET / HTTP/1.1\r\n");
+        let deadline = h.conn.deadline().unwrap();
+        assert_eq!(deadline, h.driver.now + h.driver.config.header_timeout);
+        // One header line every half second, right up to the deadline.
+        while h.driver.now + Duration::from_millis(500) < deadline {
+            h.driver.now += Duration::from_millis(500);
+            assert_eq!(h.send(b"X-Trickle: 1\r\n"), "");
+            assert_eq!(h.conn.deadline(), Some(deadline), "a trickled line moved the deadline");
+            h.timeout(); // early: nothing happens
+            assert!(h.conn.stream.written.is_empty());
+        }
+        h.driver.now = deadline;
+        h.timeout();
+        assert_eq!(statuses(&String::from_utf8(h.conn.stream.take_written()).unwrap()), ["408"]);
+    }
+
+    /// Times a connection out with a partial head and returns when the 408 was decided.
+    fn time_out_a_partial_head(h: &mut Harness) -> Instant {
+        h.send(b"GET / HTTP/1.1\r\nHo");
+        h.driver.now = h.conn.deadline().unwrap();
+        h.timeout();
+        h.driver.now
+    }
+
+    #[test]
+    fn a_timed_out_connection_is_gone_within_the_grace_whatever_the_client_sends() {
+        let mut h = Harness::new();
+        let timed_out = time_out_a_partial_head(&mut h);
+        assert!(matches!(h.conn.state(), State::Lingering { .. }));
+        for _ in 0..9 {
+            h.driver.now += Duration::from_millis(100);
+            h.send(b"X-Trickle: 1\r\n");
+            assert!(h.conn.deadline().unwrap() <= timed_out + TIMED_OUT_GRACE);
+        }
+        h.driver.now = timed_out + TIMED_OUT_GRACE;
+        h.timeout();
+        assert!(h.conn.is_closed());
+    }
+
+    #[test]
+    fn a_timed_out_client_that_does_not_read_is_gone_within_the_grace() {
+        let mut h = Harness::new();
+        h.conn.stream.write_budget = Some(10);
+        let timed_out = time_out_a_partial_head(&mut h);
+        assert!(matches!(h.conn.state(), State::Closing), "the 408 waits for the client");
+        assert_eq!(h.conn.deadline(), Some(timed_out + TIMED_OUT_GRACE));
+        h.conn.stream.write_budget = Some(1); // a byte at a time: progress, yet no extension
+        h.driver.now += Duration::from_millis(500);
+        h.ready();
+        assert_eq!(h.conn.deadline(), Some(timed_out + TIMED_OUT_GRACE));
+        h.driver.now = timed_out + TIMED_OUT_GRACE;
+        h.timeout();
+        assert!(h.conn.is_closed());
+    }
+
+    #[test]
+    fn lingering_after_an_error_is_bounded_by_time_and_by_bytes() {
+        let mut h = Harness::new();
+        assert_eq!(statuses(&h.send(b"BAD\r\n\r\n")), ["400"]);
+        assert!(matches!(h.conn.state(), State::Lingering { .. }));
+        assert_eq!(h.conn.deadline(), Some(h.driver.now + h.driver.config.linger_timeout));
+        h.send(&[b'x'; MAX_LINGER_BYTES]);
+        assert!(matches!(h.conn.state(), State::Lingering { discarded: MAX_LINGER_BYTES }));
+        h.send(b"x");
+        assert!(h.conn.is_closed(), "still lingering after {} bytes", MAX_LINGER_BYTES + 1);
     }
 
     #[test]
