@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::app::AppOptions;
+use crate::app::handlers::api::ApiOptions;
 use crate::db::DbLocation;
 use crate::server::conn::ConnConfig;
 
@@ -36,8 +37,6 @@ pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16 * 1024;
 /// Default database file, in the working directory.
 pub const DEFAULT_DB: &str = "pollserve.db";
-/// Default number of database threads.
-pub const DEFAULT_DB_THREADS: u64 = 2;
 /// Time allowed after the last response for the client to close its side.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -94,12 +93,16 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB)]
     pub db: String,
     /// Threads that run database work and password hashing (never the event loops).
-    #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = DEFAULT_DB_THREADS,
+    #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = crate::db::DEFAULT_THREADS as u64,
           value_parser = clap::value_parser!(u64).range(1..=64))]
     pub db_threads: u64,
     /// Failed logins allowed per client address per minute before /api/login answers 429.
     #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS)]
     pub max_failed_logins: u32,
+    /// Seconds a token issued at login stays valid.
+    #[arg(long, env = "POLLSERVE_TOKEN_LIFETIME", default_value_t = crate::app::auth::TOKEN_LIFETIME.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_lifetime: u64,
     /// Allow this CORS origin (repeatable, or comma-separated; `*` for any). Default: deny all.
     #[arg(long = "cors-origin", env = "POLLSERVE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -141,10 +144,8 @@ pub struct Config {
     pub app: AppOptions,
     /// Where the database lives.
     pub db: DbLocation,
-    /// Database pool threads.
-    pub db_threads: usize,
-    /// Failed logins per address per minute before 429.
-    pub max_failed_logins: u32,
+    /// Database threads and login settings for `/api`.
+    pub api: ApiOptions,
 }
 
 impl Config {
@@ -158,8 +159,7 @@ impl Config {
             conn: ConnConfig::default(),
             app: AppOptions::default(),
             db: DbLocation::Memory,
-            db_threads: DEFAULT_DB_THREADS as usize,
-            max_failed_logins: crate::app::auth::MAX_FAILED_LOGINS,
+            api: ApiOptions::default(),
         }
     }
 }
@@ -196,8 +196,11 @@ impl Args {
                 server_timing: self.server_timing,
             },
             db: DbLocation::parse(&self.db),
-            db_threads: usize::try_from(self.db_threads).unwrap_or(1),
-            max_failed_logins: self.max_failed_logins,
+            api: ApiOptions {
+                db_threads: usize::try_from(self.db_threads).unwrap_or(1),
+                max_failed_logins: self.max_failed_logins,
+                token_lifetime: Duration::from_secs(self.token_lifetime),
+            },
         })
     }
 }

@@ -27,10 +27,10 @@ fn main() -> ExitCode {
     let threads = config.threads;
     let services = match config.db {
         DbLocation::Off => None,
-        _ => match Services::open(&config.db, config.db_threads, config.max_failed_logins) {
+        _ => match Services::open(&config.db, &config.api) {
             Ok(services) => Some(services),
             Err(e) => {
-                eprintln!("pollserve: cannot open the database: {e}");
+                eprintln!("pollserve: {e}");
                 return ExitCode::FAILURE;
             }
         },

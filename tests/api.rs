@@ -172,7 +172,12 @@ fn writes_need_a_token_and_only_owners_change_items() {
     assert_eq!(call(&mut c, "PUT", &path, Some(&eve), Some(json!({ "title": "eve's now" }))).0, 403);
     assert_eq!(call(&mut c, "DELETE", &path, Some(&eve), None).0, 403);
     assert_eq!(call(&mut c, "DELETE", "/api/items/999", Some(&ann), None).0, 404);
-    assert_eq!(call(&mut c, "GET", "/api/items/abc", None, None).0, 404);
+    for method in ["GET", "PUT", "DELETE"] {
+        let body = (method == "PUT").then(|| json!({ "title": "x" }));
+        let (status, error) = call(&mut c, method, "/api/items/abc", Some(&ann), body);
+        assert_eq!(status, 400, "{method} with a malformed id: {error}");
+        assert_eq!(call(&mut c, method, "/api/items/0", Some(&ann), None).0, 404, "{method} /api/items/0");
+    }
     assert_eq!(
         call(&mut c, "GET", &path, None, None).1["title"],
         "ann's",
@@ -357,4 +362,47 @@ fn openapi_document_is_served_and_lists_every_api_route() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    let server = TestServer::start(&["--token-lifetime", "1"]);
+    let mut c = server.connect();
+    let token = user(&mut c, "brief");
+    let (status, _) = call(&mut c, "POST", "/api/items", Some(&token), Some(json!({ "title": "in time" })));
+    assert_eq!(status, 201);
+    // Expiry is to the second: within two seconds of the login the token has expired.
+    let started = std::time::Instant::now();
+    let response = loop {
+        let response =
+            c.request(&request("POST", "/api/items", Some(&token), Some(&json!({ "title": "late" }))));
+        if response.status != 201 || started.elapsed() > std::time::Duration::from_secs(5) {
+            break response;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100)); // waiting for the clock, bounded
+    };
+    assert_eq!(response.status, 401);
+    assert_eq!(response.header("WWW-Authenticate"), Some("Bearer error=\"invalid_token\""));
+    assert!(response.text().contains("token expired"), "{}", response.text());
+}
+
+#[test]
+fn a_database_error_answers_500_and_is_logged_with_its_request_id_and_cause() {
+    let dir = std::env::temp_dir().join(format!("pollserve-dberror-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("test.db");
+    let mut server = TestServer::start_capturing_stderr(&["--db", db.to_str().unwrap()]);
+    let mut c = server.connect();
+    let token = user(&mut c, "unlucky");
+    // Another program breaks the schema under the running server.
+    rusqlite::Connection::open(&db).unwrap().execute_batch("DROP TABLE items").unwrap();
+    let response = c.request(&request("POST", "/api/items", Some(&token), Some(&json!({ "title": "x" }))));
+    assert_eq!(response.status, 500);
+    assert!(!response.text().contains("items"), "the cause stays in the log: {}", response.text());
+    let id = response.header("X-Request-Id").expect("a request id").to_owned();
+    let line = server.stderr_line();
+    assert!(line.contains(&format!("500 Internal Server Error (request {id})")), "{line}");
+    assert!(line.contains("no such table: items"), "the cause is logged: {line}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }

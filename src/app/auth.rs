@@ -24,7 +24,7 @@ use super::response::{HeaderValue, HttpError, Response};
 use crate::http::request::Method;
 use crate::http::status::StatusCode;
 
-/// How long a token stays valid after login.
+/// How long a token stays valid after login, unless `--token-lifetime` says otherwise.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Default number of failed logins allowed per client address per window before 429.
@@ -52,10 +52,11 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
-/// A PHC string of a password nobody has, so logins for unknown users take as long as others.
-pub fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("no user has this password").unwrap_or_default())
+/// A PHC string of a password nobody has, checked when a login names an unknown user, so that
+/// failure takes as long as a wrong password. Built once at start-up: if hashing failed there
+/// would be no defence, so the server does not start (an empty string would fail fast).
+pub fn dummy_hash() -> Result<String, HttpError> {
+    hash_password("no user has this password")
 }
 
 /// A new random 256-bit token, hex-encoded.

@@ -33,6 +33,13 @@ pub trait Middleware: Send + Sync + 'static {
     fn after(&self, exchange: &Exchange, response: &mut Response) {
         let _ = (exchange, response);
     }
+
+    /// Called instead of `before` for a request the connection refused before it could be
+    /// routed (malformed, too large, too slow, over capacity). Its answer is fixed, but it is
+    /// still an exchange to identify and log; `after` runs on that answer as usual.
+    fn rejected(&self, exchange: &mut Exchange) {
+        let _ = exchange;
+    }
 }
 
 /// Per-request state shared by the chain, from `before` to `after`.
@@ -152,6 +159,10 @@ impl Middleware for RequestId {
         if let Some(id) = &exchange.request_id {
             response.headers.push(("X-Request-Id", id.clone()));
         }
+    }
+
+    fn rejected(&self, exchange: &mut Exchange) {
+        exchange.request_id = Some(self.generate());
     }
 }
 

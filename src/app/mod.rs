@@ -343,12 +343,40 @@ impl App {
         }
     }
 
-    /// Runs the `after` half of the middleware chain on a response.
+    /// Runs the `after` half of the middleware chain on a response, and logs it if it is a 5xx.
     pub fn finish(&self, exchange: &Exchange, response: &mut Response) {
         for middleware in self.middleware.iter().rev() {
             middleware.after(exchange, response);
         }
+        if response.status.is_server_error() {
+            log_server_error(exchange, response);
+        }
     }
+
+    /// The answer to a request the connection refused before routing it (bad framing, a
+    /// limit, a timeout, capacity): `error` as a response that went through the middleware's
+    /// `rejected` and `after` hooks, so it carries a request id and is logged like any other.
+    pub fn reject(&self, error: HttpError, now: Instant) -> Response {
+        let mut exchange = Exchange::new(now, Method::Other);
+        for middleware in &self.middleware {
+            middleware.rejected(&mut exchange);
+        }
+        let mut response = error.into();
+        self.finish(&exchange, &mut response);
+        response
+    }
+}
+
+/// One line on standard error for a 5xx: status, request id and cause. Nothing fails silently.
+fn log_server_error(exchange: &Exchange, response: &Response) {
+    let id = exchange.request_id.as_ref().map_or(&b"-"[..], HeaderValue::as_bytes);
+    crate::server::log::error(format_args!(
+        "pollserve: {} {} (request {}): {}",
+        response.status.code(),
+        response.status.reason(),
+        id.escape_ascii(),
+        response.cause.as_deref().unwrap_or("the handler gave no cause"),
+    ));
 }
 
 /// Where routing led: a handler, or an answer the app gives itself.

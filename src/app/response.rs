@@ -138,12 +138,14 @@ pub struct Response {
     pub headers: SmallVec<[(HeaderName, HeaderValue); 3]>,
     /// The body.
     pub body: Body,
+    /// Why a 5xx happened, for the server's log; never sent to the client.
+    pub cause: Option<Box<str>>,
 }
 
 impl Response {
     /// A response with this status and no body.
     pub fn new(status: StatusCode) -> Response {
-        Response { status, content_type: "", headers: SmallVec::new(), body: Body::Empty }
+        Response { status, content_type: "", headers: SmallVec::new(), body: Body::Empty, cause: None }
     }
 
     /// A precomputed response (built once; only `Date` and added headers vary).
@@ -153,6 +155,7 @@ impl Response {
             content_type: "",
             headers: SmallVec::new(),
             body: Body::Precomputed(response),
+            cause: None,
         }
     }
 
@@ -166,7 +169,7 @@ impl Response {
 
     /// A body of bytes with its content type.
     pub fn bytes(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
-        Response { status, content_type, headers: SmallVec::new(), body: Body::Bytes(body) }
+        Response { status, content_type, headers: SmallVec::new(), body: Body::Bytes(body), cause: None }
     }
 
     /// Plain text.
@@ -235,12 +238,15 @@ pub struct HttpError {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Per-field problems (validation errors), sent as `"fields": [{"field", "message"}]`.
     pub fields: Vec<FieldError>,
+    /// What went wrong inside the server, for its log only (a database error's text, say);
+    /// a 5xx without one is logged with its message.
+    pub cause: Option<Box<str>>,
 }
 
 impl HttpError {
     /// An error with this status and message.
     pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> HttpError {
-        HttpError { status, message: message.into(), headers: Vec::new(), fields: Vec::new() }
+        HttpError { status, message: message.into(), headers: Vec::new(), fields: Vec::new(), cause: None }
     }
 
     /// 422 listing each invalid field.
@@ -270,6 +276,12 @@ impl HttpError {
         self.headers.push((name, value));
         self
     }
+
+    /// Records the cause for the server's log (builder style); the client sees only the message.
+    pub fn with_cause(mut self, cause: impl fmt::Display) -> HttpError {
+        self.cause = Some(cause.to_string().into());
+        self
+    }
 }
 
 impl fmt::Display for HttpError {
@@ -285,6 +297,7 @@ impl From<HttpError> for Response {
         let body = response::error_body(error.status, &error.message, &error.fields);
         let mut response = Response::bytes(error.status, "application/json", body);
         response.headers.extend(error.headers);
+        response.cause = error.cause.or_else(|| error.status.is_server_error().then(|| error.message.into()));
         response
     }
 }

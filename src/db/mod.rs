@@ -24,6 +24,9 @@ use rusqlite::{Connection, OpenFlags};
 use crate::app::{Completer, HeaderValue, HttpError, Response};
 use crate::http::status::StatusCode;
 
+/// Database threads unless `--db-threads` says otherwise.
+pub const DEFAULT_THREADS: usize = 2;
+
 /// Jobs waiting per pool thread before new ones are refused with 503.
 pub const QUEUE_PER_THREAD: usize = 256;
 
@@ -65,6 +68,8 @@ pub enum DbError {
     Thread(std::io::Error),
     /// The database is switched off (`--db off`).
     Off,
+    /// The database file can be read but not written by this process: every write would fail.
+    ReadOnly(PathBuf),
 }
 
 impl fmt::Display for DbError {
@@ -73,6 +78,13 @@ impl fmt::Display for DbError {
             DbError::Sqlite(e) => write!(f, "database: {e}"),
             DbError::Thread(e) => write!(f, "database thread: {e}"),
             DbError::Off => f.write_str("the database is off"),
+            DbError::ReadOnly(path) => {
+                write!(
+                    f,
+                    "{} is read-only for this user; the server must be able to write it",
+                    path.display()
+                )
+            }
         }
     }
 }
@@ -124,7 +136,15 @@ impl DbPool {
         let open = || -> Result<Connection, DbError> {
             let connection = match location {
                 DbLocation::Off => return Err(DbError::Off),
-                DbLocation::File(path) => Connection::open(path)?,
+                DbLocation::File(path) => {
+                    // SQLite falls back to read-only without a word when the file cannot be
+                    // written; every write would then fail with 500. Refuse to start instead.
+                    let connection = Connection::open(path)?;
+                    if connection.is_readonly(rusqlite::MAIN_DB)? {
+                        return Err(DbError::ReadOnly(path.clone()));
+                    }
+                    connection
+                }
                 DbLocation::Memory => Connection::open_with_flags(
                     &memory_name,
                     OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -197,6 +217,7 @@ impl DbPool {
 pub fn overloaded() -> Response {
     HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database busy, retry shortly")
         .with_header("Retry-After", HeaderValue::from_static("1"))
+        .with_cause("the database queue is full")
         .into()
 }
 

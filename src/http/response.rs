@@ -127,21 +127,6 @@ pub fn write(
     }
 }
 
-/// Appends an error response with the JSON body `{"error":{"status":N,"message":"…"}}`.
-pub fn write_error(
-    out: &mut Vec<u8>,
-    date: &CachedDate,
-    persistence: Persistence,
-    status: StatusCode,
-    message: &str,
-    extra_headers: &[(&str, &[u8])],
-    head_only: bool,
-) {
-    let body = error_body(status, message, &[]);
-    let head = Head { status, content_type: "application/json", headers: extra_headers };
-    write(out, date, persistence, head, &body, head_only);
-}
-
 /// One invalid field of a request body, listed in a 422's error body.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct FieldError {

@@ -60,6 +60,11 @@ impl StatusCode {
         self.0
     }
 
+    /// Whether this is a 5xx: the server, not the client, failed (every one is logged).
+    pub fn is_server_error(self) -> bool {
+        (500..600).contains(&self.0)
+    }
+
     /// Whether a response with this status may carry a body (RFC 9110 §15: not 1xx, 204, 304).
     pub fn allows_body(self) -> bool {
         !(self.0 < 200 || self.0 == 204 || self.0 == 304)

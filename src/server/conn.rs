@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use super::buffers::BufferPool;
 use super::log;
 use crate::app::defer::DeferTarget;
-use crate::app::{App, Exchange, HandleEnv, Outcome, Response};
+use crate::app::{App, Exchange, HandleEnv, HttpError, Outcome, Response};
 use crate::http::chunked::{ChunkedDecoder, Progress};
 use crate::http::date::CachedDate;
 use crate::http::error::RequestError;
@@ -435,7 +435,7 @@ impl<S: Stream> Conn<S> {
             Some(TimerKind::Header | TimerKind::Body) => {
                 self.close_by = Some(ctx.now + TIMED_OUT_GRACE);
                 self.borrow_buffers(ctx.buffers);
-                self.reject(RequestError::Timeout, ctx.date);
+                self.reject(RequestError::Timeout, ctx);
                 self.flush();
                 self.finish_if_done();
                 self.return_buffers(ctx.buffers);
@@ -601,14 +601,14 @@ impl<S: Stream> Conn<S> {
             Ok(Some(head)) => head,
             Ok(None) => return false,
             Err(error) => {
-                self.reject(error, ctx.date);
+                self.reject(error, ctx);
                 return true;
             }
         };
         let body_len = match head.framing {
             Framing::Empty => 0,
             Framing::Length(n) if n > ctx.config.max_body => {
-                self.reject(RequestError::BodyTooLarge, ctx.date);
+                self.reject(RequestError::BodyTooLarge, ctx);
                 return true;
             }
             Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
@@ -653,7 +653,7 @@ impl<S: Stream> Conn<S> {
                 Ok(Progress::Done { consumed, body_len }) => Some((body_len, consumed)),
                 Ok(Progress::NeedMore) => None,
                 Err(error) => {
-                    self.reject(RequestError::BadChunk(error), ctx.date);
+                    self.reject(RequestError::BadChunk(error), ctx);
                     return true;
                 }
             },
@@ -670,7 +670,7 @@ impl<S: Stream> Conn<S> {
         let mut slots = request::header_slots();
         let buf = &self.input[self.start..self.end];
         let Ok(Some(head)) = request::parse_head(buf, &mut slots, ctx.config.max_head_bytes) else {
-            self.reject(RequestError::Malformed("request head changed"), ctx.date);
+            self.reject(RequestError::Malformed("request head changed"), ctx);
             return true;
         };
         let body = &buf[head.len..head.len + body_len];
@@ -680,19 +680,13 @@ impl<S: Stream> Conn<S> {
         true
     }
 
-    /// Queues the error response for a bad request; it is the connection's last.
-    fn reject(&mut self, error: RequestError, date: &CachedDate) {
-        let status = error.status();
+    /// Queues the error response for a bad request; it is the connection's last. The app
+    /// stamps it (request id) and logs it like any response.
+    fn reject(&mut self, error: RequestError, ctx: &Ctx<'_>) {
+        let error = HttpError::new(error.status(), error.message());
+        let response = ctx.app.reject(error, ctx.now);
         let start = self.output.len();
-        response::write_error(
-            &mut self.output,
-            date,
-            Persistence::Close,
-            status,
-            error.message(),
-            &[],
-            false,
-        );
+        response.write_to(&mut self.output, ctx.date, Persistence::Close, false);
         self.trace_response(start);
         self.transition(Event::Rejected);
     }

@@ -76,6 +76,11 @@ pub fn trace(line: fmt::Arguments<'_>) {
     append(false, line);
 }
 
+/// Queues one error line (standard error): a 5xx and its cause, dropped log lines.
+pub fn error(line: fmt::Arguments<'_>) {
+    append(false, line);
+}
+
 /// Hands this thread's buffered lines to the logger thread. Cheap when there are none.
 pub fn flush() {
     let (stdout, stderr) = PENDING.with(|pending| {

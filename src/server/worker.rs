@@ -20,10 +20,10 @@ use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx, Identity};
 use super::log;
 use super::timers::Timers;
-use crate::app::App;
 use crate::app::defer::{Completion, DeferTarget};
+use crate::app::{App, HeaderValue, HttpError};
 use crate::http::date::CachedDate;
-use crate::http::response::{self, Persistence};
+use crate::http::response::Persistence;
 use crate::http::status::StatusCode;
 
 /// The worker's listener.
@@ -230,7 +230,7 @@ impl Worker {
 
     fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         if !self.shared.try_acquire() {
-            return reject_over_capacity(stream, &self.env.date);
+            return reject_over_capacity(stream, &self.env, now);
         }
         // Responses are written whole, so Nagle's delay would only add latency.
         let _ = stream.set_nodelay(true);
@@ -352,11 +352,12 @@ fn is_transient_accept_error(e: &io::Error) -> bool {
 }
 
 /// Over the connection limit: tell the client why (one best-effort write), then close.
-fn reject_over_capacity(mut stream: TcpStream, date: &CachedDate) {
+fn reject_over_capacity(mut stream: TcpStream, env: &Env, now: Instant) {
     use std::io::Write;
+    let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections")
+        .with_header("Retry-After", HeaderValue::from_static("1"))
+        .with_cause("the connection limit (--max-connections) is reached");
     let mut out = Vec::with_capacity(256);
-    let retry = [("Retry-After", &b"1"[..])];
-    let status = StatusCode::SERVICE_UNAVAILABLE;
-    response::write_error(&mut out, date, Persistence::Close, status, "too many connections", &retry, false);
+    env.app.reject(error, now).write_to(&mut out, &env.date, Persistence::Close, false);
     let _ = stream.write(&out);
 }

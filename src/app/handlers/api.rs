@@ -38,19 +38,67 @@ pub struct Services {
     pub tokens: Arc<TokenCache>,
     /// Failed-login counts per client address.
     pub logins: LoginLimiter,
+    /// How long a token issued at login stays valid.
+    pub token_lifetime: Duration,
+    /// What an unknown user's password is checked against ([`auth::dummy_hash`]).
+    dummy_hash: String,
 }
 
+/// How the API is set up: the command line's database and login settings.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// Database pool threads.
+    pub db_threads: usize,
+    /// Failed logins per client address per minute before 429.
+    pub max_failed_logins: u32,
+    /// How long a token stays valid after login.
+    pub token_lifetime: Duration,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            db_threads: crate::db::DEFAULT_THREADS,
+            max_failed_logins: auth::MAX_FAILED_LOGINS,
+            token_lifetime: auth::TOKEN_LIFETIME,
+        }
+    }
+}
+
+/// Why the API could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The database could not be opened, migrated or written.
+    Db(DbError),
+    /// The dummy hash of the login timing defence could not be built.
+    DummyHash(HttpError),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Db(e) => write!(f, "cannot open the database: {e}"),
+            StartError::DummyHash(e) => write!(f, "cannot prepare the login timing defence: {}", e.message),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
 impl Services {
-    /// Opens (and migrates) the database and loads the live tokens; `max_failed_logins` per
-    /// client address per minute before logins answer 429.
-    pub fn open(
-        location: &DbLocation,
-        threads: usize,
-        max_failed_logins: u32,
-    ) -> Result<Arc<Services>, DbError> {
-        let (db, tokens) = DbPool::open(location, threads, |connection| TokenCache::load(connection))?;
-        let logins = LoginLimiter::new(max_failed_logins);
-        Ok(Arc::new(Services { db, tokens: Arc::new(tokens), logins }))
+    /// Opens (and migrates) the database, loads the live tokens and builds the dummy hash.
+    pub fn open(location: &DbLocation, options: &ApiOptions) -> Result<Arc<Services>, StartError> {
+        let dummy_hash = auth::dummy_hash().map_err(StartError::DummyHash)?;
+        let (db, tokens) =
+            DbPool::open(location, options.db_threads, |connection| TokenCache::load(connection))
+                .map_err(StartError::Db)?;
+        Ok(Arc::new(Services {
+            db,
+            tokens: Arc::new(tokens),
+            logins: LoginLimiter::new(options.max_failed_logins),
+            token_lifetime: options.token_lifetime,
+            dummy_hash,
+        }))
     }
 }
 
@@ -99,8 +147,9 @@ fn db_error(error: rusqlite::Error) -> HttpError {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database busy")
                 .with_header("Retry-After", crate::app::HeaderValue::from_static("1"))
+                .with_cause(error)
         }
-        _ => HttpError::internal("database error"),
+        _ => HttpError::internal("database error").with_cause(error),
     }
 }
 
@@ -206,7 +255,7 @@ fn login(
             .and_then(|mut s| s.query_row([&username], |row| Ok((row.get(0)?, row.get(1)?))).optional())
             .map_err(db_error)?;
         // Unknown users are checked against a dummy hash so both failures take as long.
-        let phc = user.as_ref().map_or_else(|| auth::dummy_hash().to_owned(), |(_, phc)| phc.clone());
+        let phc = user.as_ref().map_or_else(|| services.dummy_hash.clone(), |(_, phc)| phc.clone());
         let valid = auth::verify_password(&password, &phc);
         let Some((user_id, _)) = user.filter(|_| valid) else {
             services.logins.failed(address, Instant::now());
@@ -214,7 +263,8 @@ fn login(
         };
         let token = auth::new_token()?;
         let hash = auth::token_hash(&token);
-        let expires_at = auth::unix_now() + auth::TOKEN_LIFETIME.as_secs() as i64;
+        let expires_at =
+            auth::unix_now() + i64::try_from(services.token_lifetime.as_secs()).unwrap_or(i64::MAX);
         connection
             .prepare_cached("INSERT INTO tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![hash.as_slice(), user_id, expires_at]))
@@ -333,12 +383,11 @@ fn item_input(request: &Request<'_>) -> Result<ItemInput, HttpError> {
     }
 }
 
+/// The `{id}` of an item route: 400 when it is not an integer, like any malformed path
+/// parameter; 404 when it is one no item can have.
 fn item_id(request: &Request<'_>) -> Result<i64, HttpError> {
-    request
-        .param_as::<i64>("id")
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| HttpError::not_found("no such item"))
+    let id: i64 = request.param_as("id")?;
+    if id > 0 { Ok(id) } else { Err(HttpError::not_found("no such item")) }
 }
 
 fn caller(context: &Context<'_>) -> Result<Principal, HttpError> {
