@@ -14,7 +14,11 @@ const EXIT_WITHIN: Duration = Duration::from_secs(10);
 /// Runs `pollserve` with `args` (and `env`), which must exit by itself; its status code and
 /// standard error.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pollserve"))
+    run_command(Command::new(env!("CARGO_BIN_EXE_pollserve")), args, env)
+}
+
+fn run_command(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut child = command
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
@@ -39,7 +43,10 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 /// Asserts that `args` make pollserve exit non-zero with exactly one line on stderr that
 /// contains `expected`.
 fn refuses(args: &[&str], env: &[(&str, &str)], expected: &str) {
-    let (code, stderr) = run(args, env);
+    check_refusal(run(args, env), args, expected);
+}
+
+fn check_refusal((code, stderr): (i32, String), args: &[&str], expected: &str) {
     assert_ne!(code, 0, "{args:?} exited 0");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line: {stderr}");
     assert!(stderr.contains(expected), "{args:?}: {stderr:?} lacks {expected:?}");
@@ -54,4 +61,41 @@ fn a_second_server_on_a_taken_port_exits_and_the_first_keeps_serving() {
         let response = first.connect().request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(response.status, 200, "every connection still reaches the first server");
     }
+}
+
+/// Whether this test runs as root, who may write any file whatever its mode.
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status.lines().any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
+}
+
+#[test]
+fn a_database_file_the_server_cannot_write_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("pollserve-readonly-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("test.db");
+    rusqlite::Connection::open(&db).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    let mode = |path: &std::path::Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    mode(&db, 0o444);
+    mode(&dir, 0o755);
+    // Root writes any file; the server then runs as nobody, to whom the file is read-only (from
+    // a copy of the binary beside it: the build directory may be closed to nobody).
+    let command = if is_root() {
+        let binary = dir.join("pollserve");
+        std::fs::copy(env!("CARGO_BIN_EXE_pollserve"), &binary).unwrap();
+        mode(&binary, 0o755);
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&binary);
+        setpriv
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_pollserve"))
+    };
+    let db_arg = db.to_str().unwrap();
+    let args = ["--addr", "127.0.0.1:0", "--db", db_arg];
+    let expected = format!("{db_arg} is read-only for this user");
+    check_refusal(run_command(command, &args, &[]), &args, &expected);
+    let _ = std::fs::remove_dir_all(&dir);
 }

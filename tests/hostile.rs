@@ -16,6 +16,7 @@ fn check(raw: &[u8], status: u16, closes: bool) {
     let response = client.read_response();
     assert_eq!(response.status, status, "for {:?}: {}", String::from_utf8_lossy(raw), response.text());
     if status >= 400 {
+        assert!(response.header("X-Request-Id").is_some(), "no request id on {status}");
         assert_eq!(response.header("Content-Type"), Some("application/json"));
         assert!(response.text().starts_with(&format!(r#"{{"error":{{"status":{status},"#)));
     }
@@ -212,6 +213,7 @@ fn connections_over_the_limit_get_503() {
     let mut third = server.connect();
     let response = third.read_response();
     assert_eq!((response.status, response.header("Retry-After")), (503, Some("1")));
+    assert!(response.header("X-Request-Id").is_some());
     drop(first);
     // The slot frees once the server sees the close; a later client gets in.
     let deadline = std::time::Instant::now() + support::IO_TIMEOUT;
@@ -223,4 +225,16 @@ fn connections_over_the_limit_get_503() {
         }
         assert!(std::time::Instant::now() < deadline, "slot never freed");
     }
+}
+
+#[test]
+fn refused_requests_are_in_the_access_log_with_their_request_id() {
+    let mut server = TestServer::start(&["--access-log", "--threads", "1"]);
+    let mut client = server.connect();
+    client.send(b"GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n");
+    let response = client.read_response();
+    assert_eq!(response.status, 400);
+    let id = response.header("X-Request-Id").expect("a request id").to_owned();
+    let line = server.stdout_line();
+    assert!(line.contains(" 400 ") && line.contains(&format!("id={id}")), "access log: {line}");
 }
