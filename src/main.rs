@@ -74,6 +74,9 @@ fn main() -> ExitCode {
         }
     });
     let result = running.join();
+    if let Some(warning) = pollserve::server::log::take_dropped_warning() {
+        eprintln!("{warning}");
+    }
     // Jobs already queued finish (and commit) before the process exits.
     if let Some(services) = &services {
         services.db.close();

@@ -238,3 +238,32 @@ fn refused_requests_are_in_the_access_log_with_their_request_id() {
     let line = server.stdout_line();
     assert!(line.contains(" 400 ") && line.contains(&format!("id={id}")), "access log: {line}");
 }
+
+#[test]
+fn access_log_lines_dropped_under_back_pressure_are_reported() {
+    use std::io::BufRead;
+    // Standard output is a pipe this test never reads past the start-up line: it fills, the
+    // logger falls behind, and lines are dropped. Standard error must say so.
+    let mut server = TestServer::start_capturing_stderr(&["--access-log", "--threads", "1"]);
+    let (sender, warnings) = std::sync::mpsc::channel();
+    let mut stderr = server.take_stderr();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let _ = sender.send(std::mem::take(&mut line));
+        }
+    });
+    let batch: Vec<u8> = GET.repeat(64);
+    let mut client = server.connect();
+    for round in 0.. {
+        assert!(round < 10_000, "no warning after {round} batches of 64 requests");
+        client.send(&batch);
+        for _ in 0..64 {
+            assert_eq!(client.read_response().status, 200);
+        }
+        if let Ok(line) = warnings.try_recv() {
+            assert!(line.contains("log lines dropped"), "unexpected stderr line: {line}");
+            break;
+        }
+    }
+}

@@ -90,6 +90,12 @@ impl TestServer {
         line
     }
 
+    /// Takes standard error (only with [`TestServer::start_capturing_stderr`]), e.g. to read it
+    /// on another thread.
+    pub fn take_stderr(&mut self) -> BufReader<ChildStderr> {
+        self.stderr.take().expect("stderr captured")
+    }
+
     /// A new raw client connection.
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
