@@ -84,6 +84,8 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_ACCESS_LOG")]
     pub access_log: bool,
     /// Print each connection's raw request bytes, response heads and state changes to stderr.
+    /// Credentials are masked: Authorization, Proxy-Authorization, Cookie and Set-Cookie values,
+    /// and JSON "password" and "token" strings.
     #[arg(long, env = "POLLSERVE_TRACE")]
     pub trace: bool,
     /// Add a Server-Timing header with each handler's duration.

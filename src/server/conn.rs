@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 
 use super::buffers::BufferPool;
 use super::log;
+use super::redact;
 use crate::app::defer::DeferTarget;
 use crate::app::{App, Exchange, HandleEnv, HttpError, Outcome, Response};
 use crate::http::chunked::{ChunkedDecoder, Progress};
@@ -481,15 +482,10 @@ impl<S: Stream> Conn<S> {
                     return Fill::Ended;
                 }
                 Ok(n) => {
-                    if self.trace {
-                        let bytes = &self.input[self.end..self.end + n];
-                        log::trace(format_args!(
-                            "conn#{} read {n} bytes: {}",
-                            self.identity.id,
-                            bytes.escape_ascii()
-                        ));
-                    }
                     self.end += n;
+                    if self.trace {
+                        self.trace_read(n);
+                    }
                     self.moved_bytes_since_timer = true;
                     if let State::Lingering { discarded } = &mut self.state {
                         *discarded += n;
@@ -691,6 +687,15 @@ impl<S: Stream> Conn<S> {
         self.transition(Event::Rejected);
     }
 
+    /// Traces the `n` bytes just read, credentials masked. The whole unconsumed window is masked
+    /// (masking keeps lengths), so a header whose name came in an earlier read is still masked.
+    fn trace_read(&self, n: usize) {
+        let mut window = self.input[self.start..self.end].to_vec();
+        redact::mask(&mut window);
+        let read = &window[window.len() - n..];
+        log::trace(format_args!("conn#{} read {n} bytes: {}", self.identity.id, read.escape_ascii()));
+    }
+
     fn trace_response(&self, start: usize) {
         if self.trace {
             trace_head(self.identity.id, &self.output[start..]);
@@ -867,7 +872,9 @@ fn respond(
 /// Traces the head of a response that starts at the front of `bytes`.
 fn trace_head(id: u64, bytes: &[u8]) {
     let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or(bytes.len(), |i| i + 4);
-    log::trace(format_args!("conn#{id} response head: {}", bytes[..end].escape_ascii()));
+    let mut head = bytes[..end].to_vec();
+    redact::mask(&mut head);
+    log::trace(format_args!("conn#{id} response head: {}", head.escape_ascii()));
 }
 
 #[cfg(test)]

@@ -131,6 +131,8 @@ pub fn take_dropped_warning() -> Option<String> {
     let total = DROPPED.load(Ordering::Relaxed);
     let unreported = total - REPORTED.swap(total, Ordering::Relaxed).min(total);
     (unreported > 0).then(|| {
-        format!("pollserve: warning: {unreported} log lines dropped: standard output or error is not keeping up")
+        format!(
+            "pollserve: warning: {unreported} log lines dropped: standard output or error is not keeping up"
+        )
     })
 }

@@ -8,12 +8,14 @@
 //! - [`buffers`]: each worker's spare buffers, lent to connections with bytes in flight.
 //! - [`log`]: access-log and trace lines, written by a logger thread.
 //! - [`memory`]: an in-memory stream for driving a connection without a socket.
+//! - [`redact`]: masks credentials in what `--trace` prints.
 
 pub mod buffers;
 pub mod conn;
 pub mod listener;
 pub mod log;
 pub mod memory;
+pub mod redact;
 pub mod timers;
 pub mod worker;
 
