@@ -8,12 +8,24 @@ use signal_hook::iterator::Signals;
 
 use pollserve::app::App;
 use pollserve::app::handlers::api::Services;
-use pollserve::config::Args;
+use pollserve::config::{Args, values};
 use pollserve::db::DbLocation;
 use pollserve::server::Server;
 
 fn main() -> ExitCode {
-    let config = match Args::parse().into_config() {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        // --help and --version are not errors.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("pollserve: {}", values::describe(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let config = match args.into_config() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("pollserve: {e}");
@@ -61,7 +73,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("pollserve listening on http://{addr} ({threads} threads)");
+    let plural = if threads == 1 { "" } else { "s" };
+    println!("pollserve listening on http://{addr} ({threads} thread{plural})");
     let shutdown = running.shutdown_handle();
     std::thread::spawn(move || {
         let mut received = signals.forever();

@@ -99,3 +99,67 @@ fn a_database_file_the_server_cannot_write_is_refused_at_start() {
     check_refusal(run_command(command, &args, &[]), &args, &expected);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Arguments, environment variables, and what the one line on stderr must say.
+type BadValue = (&'static [&'static str], &'static [(&'static str, &'static str)], &'static str);
+
+#[test]
+fn bad_values_get_one_plain_line_and_exit_2() {
+    let cases: &[BadValue] = &[
+        (&["--threads", "0"], &[], "--threads must be at least 1"),
+        (&["--threads", "-1"], &[], "--threads must be at least 1"),
+        (&["--threads", "two"], &[], "--threads must be a whole number"),
+        (&["--header-timeout", "0"], &[], "--header-timeout must be at least 1"),
+        (&["--max-body", "1.5m"], &[], "--max-body has an unknown unit"),
+        (&["--max-header-bytes", "100"], &[], "--max-header-bytes must be between 256 and 1MiB"),
+        (&["--addr", "nonsense"], &[], "is not a HOST:PORT address"),
+        (&["--addr", "no-such-host.invalid:8000"], &[], "\"no-such-host.invalid\" could not be resolved"),
+        (&["--cors-origin", "https://app.example/"], &[], "--cors-origin is not an origin"),
+        (&["--bogus"], &[], "unexpected argument '--bogus'"),
+        (
+            &[],
+            &[("POLLSERVE_TRACE", "maybe")],
+            "--trace (from POLLSERVE_TRACE) must be 1, 0, true, false, yes or no",
+        ),
+        (&[], &[("POLLSERVE_THREADS", "0")], "--threads (from POLLSERVE_THREADS) must be at least 1"),
+        (&[], &[("POLLSERVE_CORS_ORIGIN", "app.example")], "is not an origin"),
+    ];
+    for (args, env, expected) in cases {
+        let (code, stderr) = run(args, env);
+        assert_eq!(code, 2, "{args:?} {env:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?} {env:?}: not one line: {stderr}");
+        assert!(stderr.starts_with("pollserve: ") && stderr.contains(expected), "{args:?} {env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn sizes_take_units_and_switches_take_the_usual_spellings() {
+    let mut server = TestServer::start(&["--max-body", "1k", "--threads", "1"]);
+    let post = |len: usize| {
+        let body = "x".repeat(len);
+        let request = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n{body}");
+        server.connect().request(request.as_bytes()).status
+    };
+    assert_eq!((post(1024), post(1025)), (200, 413), "--max-body 1k is 1024 bytes");
+    drop(server);
+    for yes in ["1", "yes", "true"] {
+        server = TestServer::start_with_env(&[("POLLSERVE_ACCESS_LOG", yes)], &["--threads", "1"]);
+        assert_eq!(server.connect().request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+        assert!(server.stdout_line().contains("GET / 200"), "POLLSERVE_ACCESS_LOG={yes} logs");
+    }
+}
+
+#[test]
+fn the_startup_line_counts_threads_in_english() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollserve"))
+        .args(["--addr", "127.0.0.1:0", "--db", "off", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn pollserve");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.ends_with("(1 thread)\n"), "{line:?}");
+}

@@ -15,6 +15,8 @@ use crate::app::handlers::api::ApiOptions;
 use crate::db::DbLocation;
 use crate::server::conn::ConnConfig;
 
+pub mod values;
+
 /// Default listen address: loopback, port 8000, like the blog post's Python server.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// Default time for a complete request head, in seconds (nginx: `client_header_timeout 60s`;
@@ -48,80 +50,89 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: String,
     /// Worker threads, each with its own event loop [default: available cores].
-    #[arg(long, env = "POLLSERVE_THREADS")]
-    pub threads: Option<NonZeroUsize>,
+    #[arg(long, env = "POLLSERVE_THREADS", value_parser = values::positive, allow_negative_numbers = true)]
+    pub threads: Option<u64>,
     /// Seconds allowed for a complete request head (408 after).
     #[arg(long, env = "POLLSERVE_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = values::positive, allow_negative_numbers = true)]
     pub header_timeout: u64,
     /// Longest pause, in seconds, while a request body arrives (408 after).
     #[arg(long, env = "POLLSERVE_BODY_TIMEOUT", default_value_t = DEFAULT_BODY_TIMEOUT,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = values::positive, allow_negative_numbers = true)]
     pub body_timeout: u64,
     /// Seconds an idle keep-alive connection stays open.
     #[arg(long, env = "POLLSERVE_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = values::positive, allow_negative_numbers = true)]
     pub idle_timeout: u64,
     /// Seconds to wait for a client to read response bytes before closing.
     #[arg(long, env = "POLLSERVE_WRITE_TIMEOUT", default_value_t = DEFAULT_WRITE_TIMEOUT,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = values::positive, allow_negative_numbers = true)]
     pub write_timeout: u64,
     /// Seconds a shutdown waits for responses in progress.
-    #[arg(long, env = "POLLSERVE_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT)]
+    #[arg(long, env = "POLLSERVE_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT,
+          value_parser = values::whole, allow_negative_numbers = true)]
     pub drain_timeout: u64,
     /// Most open connections for the whole process (more are answered 503 and closed).
     #[arg(long, env = "POLLSERVE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = values::positive, allow_negative_numbers = true)]
     pub max_connections: u64,
-    /// Largest request body in bytes (413 beyond).
-    #[arg(long, env = "POLLSERVE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY)]
+    /// Largest request body (413 beyond): bytes, or with a unit: 64k, 1MiB, 1g.
+    #[arg(long, env = "POLLSERVE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY,
+          value_parser = values::size, allow_hyphen_values = true)]
     pub max_body: u64,
-    /// Largest request head in bytes (431 beyond).
+    /// Largest request head (431 beyond), 256 bytes to 1MiB: bytes, or with a unit: 16k.
     #[arg(long, env = "POLLSERVE_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
-          value_parser = clap::value_parser!(u64).range(256..=1 << 20))]
+          value_parser = values::head_size, allow_hyphen_values = true)]
     pub max_header_bytes: u64,
     /// Log one line per request (method, path, status, bytes, duration, request id) to stdout.
-    #[arg(long, env = "POLLSERVE_ACCESS_LOG")]
+    #[arg(long, env = "POLLSERVE_ACCESS_LOG", value_parser = values::boolish)]
     pub access_log: bool,
     /// Print each connection's raw request bytes, response heads and state changes to stderr.
     /// Credentials are masked: Authorization, Proxy-Authorization, Cookie and Set-Cookie values,
     /// and JSON "password" and "token" strings.
-    #[arg(long, env = "POLLSERVE_TRACE")]
+    #[arg(long, env = "POLLSERVE_TRACE", value_parser = values::boolish)]
     pub trace: bool,
     /// Add a Server-Timing header with each handler's duration.
-    #[arg(long, env = "POLLSERVE_SERVER_TIMING")]
+    #[arg(long, env = "POLLSERVE_SERVER_TIMING", value_parser = values::boolish)]
     pub server_timing: bool,
     /// SQLite database file (`:memory:` for a throwaway database, `off` for none: no /api).
     #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB)]
     pub db: String,
     /// Threads that run database work and password hashing (never the event loops).
     #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = crate::db::DEFAULT_THREADS as u64,
-          value_parser = clap::value_parser!(u64).range(1..=64))]
+          value_parser = values::db_threads, allow_negative_numbers = true)]
     pub db_threads: u64,
     /// Failed logins allowed per client address per minute before /api/login answers 429.
-    #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS)]
+    #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS,
+          value_parser = values::attempts, allow_negative_numbers = true)]
     pub max_failed_logins: u32,
     /// Seconds a token issued at login stays valid.
     #[arg(long, env = "POLLSERVE_TOKEN_LIFETIME", default_value_t = crate::app::auth::TOKEN_LIFETIME.as_secs(),
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = values::positive, allow_negative_numbers = true)]
     pub token_lifetime: u64,
-    /// Allow this CORS origin (repeatable, or comma-separated; `*` for any). Default: deny all.
-    #[arg(long = "cors-origin", env = "POLLSERVE_CORS_ORIGINS", value_delimiter = ',')]
+    /// Allow this CORS origin, `scheme://host[:port]` (repeatable, or comma-separated; `*` for
+    /// any). Default: deny all.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", env = "POLLSERVE_CORS_ORIGIN", value_delimiter = ',', value_parser = values::origin)]
     pub cors_origins: Vec<String>,
 }
 
 /// A problem with the command line that clap's own checks cannot see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
-    /// `--addr` did not resolve to any socket address.
+    /// `--addr` is not `HOST:PORT`.
     BadAddress(String),
+    /// `--addr`'s host name could not be resolved.
+    Unresolvable(String),
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigError::BadAddress(addr) => {
-                write!(f, "--addr {addr:?} is not a HOST:PORT address")
+                write!(f, "--addr {addr:?} is not a HOST:PORT address (such as 127.0.0.1:8000)")
+            }
+            ConfigError::Unresolvable(host) => {
+                write!(f, "--addr: the host name {host:?} could not be resolved")
             }
         }
     }
@@ -166,17 +177,31 @@ impl Config {
     }
 }
 
+/// `HOST:PORT` → the first address the host resolves to (an IP address needs no lookup).
+fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(addr) = addr.parse() {
+        return Ok(addr);
+    }
+    let (host, port) = addr
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .filter(|(host, _)| !host.is_empty())
+        .ok_or_else(|| ConfigError::BadAddress(addr.to_owned()))?;
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ConfigError::Unresolvable(host.to_owned()))
+}
+
 impl Args {
     /// Validates the arguments.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let addr = self
-            .addr
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| ConfigError::BadAddress(self.addr.clone()))?;
-        let threads =
-            self.threads.or_else(|| std::thread::available_parallelism().ok()).map_or(1, NonZeroUsize::get);
+        let addr = resolve(&self.addr)?;
+        let threads = match self.threads {
+            Some(threads) => usize::try_from(threads).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        };
         Ok(Config {
             addr,
             threads,

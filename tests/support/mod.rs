@@ -36,14 +36,19 @@ impl TestServer {
 
     /// Starts the server through a wrapper command (e.g. `prlimit --nofile=64:64 --`).
     pub fn start_with_prefix(prefix: &[&str], args: &[&str]) -> TestServer {
-        Self::spawn_with(prefix, args, false)
+        Self::spawn_with(prefix, &[], args, false)
+    }
+
+    /// Starts the server with these environment variables set.
+    pub fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> TestServer {
+        Self::spawn_with(&[], env, args, false)
     }
 
     fn spawn(args: &[&str], capture_stderr: bool) -> TestServer {
-        Self::spawn_with(&[], args, capture_stderr)
+        Self::spawn_with(&[], &[], args, capture_stderr)
     }
 
-    fn spawn_with(prefix: &[&str], args: &[&str], capture_stderr: bool) -> TestServer {
+    fn spawn_with(prefix: &[&str], env: &[(&str, &str)], args: &[&str], capture_stderr: bool) -> TestServer {
         // A throwaway database unless the test names one: tests never leave files behind.
         let db: &[&str] = if args.contains(&"--db") { &[] } else { &["--db", ":memory:"] };
         let mut command = match prefix.split_first() {
@@ -55,6 +60,7 @@ impl TestServer {
             None => Command::new(env!("CARGO_BIN_EXE_pollserve")),
         };
         let mut child = command
+            .envs(env.iter().copied())
             .args(["--addr", "127.0.0.1:0"])
             .args(db)
             .args(args)
@@ -66,7 +72,7 @@ impl TestServer {
         let stderr = child.stderr.take().map(BufReader::new);
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read startup line");
-        // "pollserve listening on http://127.0.0.1:PORT (N threads)"
+        // "pollserve listening on http://127.0.0.1:PORT (N threads)", or "(1 thread)"
         let addr = line
             .split("http://")
             .nth(1)
