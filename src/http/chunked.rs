@@ -322,6 +322,12 @@ mod tests {
         }
     }
 
+    fn assert_rejects(encoded: &[u8], expected: ChunkError) {
+        let mut buf = encoded.to_vec();
+        let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
+        assert_eq!(got, Err(expected), "{:?}", String::from_utf8_lossy(encoded));
+    }
+
     #[test]
     fn decodes_valid_bodies() {
         let cases: &[(&[u8], &[u8])] = &[
@@ -370,9 +376,7 @@ mod tests {
             (b"0\r\nX: \x00\r\n\r\n", ChunkError::BadTrailer),
         ];
         for (encoded, expected) in cases {
-            let mut buf = encoded.to_vec();
-            let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
-            assert_eq!(got, Err(*expected), "{:?}", String::from_utf8_lossy(encoded));
+            assert_rejects(encoded, *expected);
         }
     }
 
@@ -408,9 +412,7 @@ mod tests {
             (b"5;a\n", ChunkError::BadLineEnding),
         ];
         for (encoded, expected) in invalid {
-            let mut buf = encoded.to_vec();
-            let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
-            assert_eq!(got, Err(*expected), "{:?}", String::from_utf8_lossy(encoded));
+            assert_rejects(encoded, *expected);
         }
     }
 
@@ -420,9 +422,7 @@ mod tests {
         for encoded in
             [&b"0\r\n X: 1\r\n\r\n"[..], b"0\r\nX : 1\r\n\r\n", b"0\r\n: 1\r\n\r\n", b"0\r\nX\r\n\r\n"]
         {
-            let mut buf = encoded.to_vec();
-            let got = ChunkedDecoder::new(1 << 20).decode(&mut buf);
-            assert_eq!(got, Err(ChunkError::BadTrailer), "{:?}", String::from_utf8_lossy(encoded));
+            assert_rejects(encoded, ChunkError::BadTrailer);
         }
     }
 
