@@ -12,7 +12,7 @@ use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A buffer is handed off once it holds this much, even mid-iteration.
@@ -102,9 +102,10 @@ pub fn flush() {
         if batch.is_empty() {
             continue;
         }
-        let lines = batch.matches('\n').count() as u64;
-        if sink(to_stdout).try_send(batch).is_err() {
-            DROPPED.fetch_add(lines, Ordering::Relaxed);
+        if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
+            sink(to_stdout).try_send(batch)
+        {
+            DROPPED.fetch_add(batch.matches('\n').count() as u64, Ordering::Relaxed);
             dropped = true;
         }
     }
