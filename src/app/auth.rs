@@ -263,6 +263,18 @@ mod tests {
     }
 
     #[test]
+    fn the_dummy_hash_is_a_real_argon2_hash() {
+        // An unknown user's login is checked against it: it must cost a full verification, so it
+        // must parse as a PHC string with the same parameters as a real user's hash.
+        let dummy = dummy_hash().unwrap();
+        let real = hash_password("correct horse").unwrap();
+        let parameters = |phc: &str| phc.rsplitn(3, '$').nth(2).unwrap_or_default().to_owned();
+        assert_eq!(parameters(&dummy), parameters(&real));
+        assert!(PasswordHash::new(&dummy).is_ok());
+        assert!(!verify_password("correct horse", &dummy));
+    }
+
+    #[test]
     fn tokens_are_random_and_checked_by_hash() {
         let (a, b) = (new_token().unwrap(), new_token().unwrap());
         assert_eq!(a.len(), 64);
