@@ -431,3 +431,81 @@ fn trace_output_masks_credentials() {
     }
     assert!(traced.contains("Authorization: ****"), "{traced}");
 }
+
+/// What the writes of [`make_every_kind_of_write`] left behind.
+struct Written {
+    kept: String,
+    deleted: String,
+    logged_out: String,
+    live: String,
+}
+
+/// Registers a user, logs in twice, creates two items, updates one, deletes the other and logs
+/// one token out: every kind of write the API has.
+fn make_every_kind_of_write(c: &mut Client) -> Written {
+    let logged_out = user(c, "writer");
+    let credentials = json!({ "username": "writer", "password": "correct horse" });
+    let (status, login) = call(c, "POST", "/api/login", None, Some(credentials));
+    assert_eq!(status, 200);
+    let live = login["token"].as_str().unwrap().to_owned();
+    let (status, kept) = call(c, "POST", "/api/items", Some(&live), Some(json!({ "title": "first draft" })));
+    assert_eq!(status, 201);
+    let (status, doomed) = call(c, "POST", "/api/items", Some(&live), Some(json!({ "title": "doomed" })));
+    assert_eq!(status, 201);
+    let kept = format!("/api/items/{}", kept["id"]);
+    let deleted = format!("/api/items/{}", doomed["id"]);
+    let update = json!({ "title": "final", "body": "edited", "done": true });
+    assert_eq!(call(c, "PUT", &kept, Some(&live), Some(update)).0, 200);
+    assert_eq!(call(c, "DELETE", &deleted, Some(&live), None).0, 204);
+    assert_eq!(call(c, "POST", "/api/logout", Some(&logged_out), None).0, 204);
+    Written { kept, deleted, logged_out, live }
+}
+
+/// Reads every write back through the API.
+fn every_write_reads_back(c: &mut Client, written: &Written) {
+    let credentials = json!({ "username": "writer", "password": "correct horse" });
+    assert_eq!(call(c, "POST", "/api/login", None, Some(credentials)).0, 200, "the registered user");
+    let (status, item) = call(c, "GET", &written.kept, None, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&item["title"], &item["body"], &item["done"]),
+        (&json!("final"), &json!("edited"), &json!(true))
+    );
+    assert_eq!(call(c, "GET", &written.deleted, None, None).0, 404, "the deleted item");
+    let (_, list) = call(c, "GET", "/api/items", None, None);
+    let titles: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["final"], "the list holds the updated item and not the deleted one");
+    let item = json!({ "title": "x" });
+    assert_eq!(
+        call(c, "POST", "/api/items", Some(&written.logged_out), Some(item.clone())).0,
+        401,
+        "logged out"
+    );
+    assert_eq!(call(c, "POST", "/api/items", Some(&written.live), Some(item)).0, 201, "the other token");
+}
+
+#[test]
+fn every_write_is_read_back_through_the_api() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let written = make_every_kind_of_write(&mut c);
+    every_write_reads_back(&mut c, &written);
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_and_a_restart() {
+    let dir = std::env::temp_dir().join(format!("pollserve-writes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("test.db");
+    let db_arg = db.to_str().unwrap();
+    let mut server = TestServer::start(&["--db", db_arg]);
+    let written = make_every_kind_of_write(&mut server.connect());
+    server.child.kill().unwrap(); // SIGKILL, right after the last acknowledgement
+    server.child.wait().unwrap();
+    drop(server);
+    let restarted = TestServer::start(&["--db", db_arg]);
+    every_write_reads_back(&mut restarted.connect(), &written);
+    drop(restarted);
+    let _ = std::fs::remove_dir_all(&dir);
+}
