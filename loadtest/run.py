@@ -170,10 +170,16 @@ def prepare_fastapi(build):
 
 def servers(args):
     pollserve = build_pollserve()
-    build_peers = not args.quick
-    axum, axum_why = prepare_rust_peer("axum-peer", "axum-peer", build_peers)
-    actix, actix_why = prepare_rust_peer("actix-peer", "actix-peer", build_peers)
-    uvicorn, fastapi_why = prepare_fastapi(build_peers)
+    wanted = set(args.servers.split(",")) if args.servers else None
+
+    def build(*names):
+        """Peers are built (or their venv made) unless --quick, and only when selected."""
+        return not args.quick and (wanted is None or any(name in wanted for name in names))
+
+    axum, axum_why = prepare_rust_peer("axum-peer", "axum-peer", build("axum"))
+    actix, actix_why = prepare_rust_peer("actix-peer", "actix-peer", build("actix-web"))
+    axum_sqlite, axum_sqlite_why = prepare_rust_peer("axum-sqlite-peer", "axum-sqlite-peer", build("axum-sqlite"))
+    uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
     result = [
         Server("pollserve", "this project (`--db off` for plain HTTP, a fresh SQLite file for /api)",
@@ -188,6 +194,10 @@ def servers(args):
             str(uvicorn), "fastapi_app:app", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(threads), "--no-access-log", "--log-level", "warning"],
             uvicorn is not None, fastapi_why),
+        Server("axum-sqlite", "axum 0.8 + rusqlite: r2d2 read pool, one writer connection, spawn_blocking, "
+               "prepared statements, tokens looked up by SHA-256; the same /api routes",
+               lambda port, threads, db: [str(axum_sqlite), f"127.0.0.1:{port}", str(threads)],
+               axum_sqlite is not None, axum_sqlite_why, serves=("api",)),
         Server("fastapi-sqlite", "FastAPI + sqlite3 + argon2-cffi on uvicorn, the same /api routes",
                lambda port, threads, db: [
                    str(uvicorn), "fastapi_db_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -197,7 +207,6 @@ def servers(args):
                "single-threaded)", lambda port, threads, db: [python, "blog_server.py", str(port)],
                python is not None, "python3 not found"),
     ]
-    wanted = set(args.servers.split(",")) if args.servers else None
     return [s for s in result if wanted is None or s.name in wanted]
 
 
