@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::app::{Completer, HeaderValue, HttpError, Response};
@@ -227,6 +228,12 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
+    // The query planner stability guarantee: a statement's plan never depends on the values
+    // bound to it. Without it SQLite re-prepares a cached statement (the whole parser and
+    // planner, `sqlite3Reprepare`) whenever a value it looked at while planning is re-bound,
+    // which a perf profile showed on every `GET /api/items/{id}` (issue 12). Every query here is
+    // a key lookup or a scan whose plan does not depend on the value anyway.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
