@@ -14,11 +14,12 @@ pub mod migrations;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use mio::Waker;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
@@ -172,16 +173,7 @@ impl DbPool {
                 .name(format!("pollserve-db-{index}"))
                 .spawn(move || {
                     lower_priority();
-                    loop {
-                        // The lock is held only while waiting for the next job, never during it.
-                        let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
-                        let Ok(job) = job else { return };
-                        let work = job.work;
-                        let response =
-                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut connection)))
-                                .unwrap_or_else(|_| HttpError::internal("database job panicked").into());
-                        job.completer.complete(response);
-                    }
+                    run_jobs(&receiver, &mut connection);
                 })
                 .map_err(DbError::Thread)?;
             handles.push(handle);
@@ -210,6 +202,41 @@ impl DbPool {
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for thread in threads {
             let _ = thread.join();
+        }
+    }
+}
+
+/// Most jobs a database thread takes at once. Their responses go back with one wake-up per
+/// worker instead of one each: on a busy server the worker and the database threads share
+/// cores, and every wake-up was a context switch. Bounded, so a job's response does not wait
+/// behind many others (16 key lookups are well under 0.1 ms).
+const MAX_BATCH: usize = 16;
+
+/// A database thread's life: take what is queued (waiting for the first job), run it, send the
+/// responses, wake each worker that has new ones once; until the pool closes.
+fn run_jobs(receiver: &Mutex<Receiver<Job>>, connection: &mut Connection) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut wakers: Vec<Arc<Waker>> = Vec::new();
+    loop {
+        {
+            // The lock is held only while taking jobs, never while running them.
+            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
+            let Ok(first) = receiver.recv() else { return };
+            batch.push(first);
+            batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
+        }
+        for job in batch.drain(..) {
+            let work = job.work;
+            let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(connection)))
+                .unwrap_or_else(|_| HttpError::internal("database job panicked").into());
+            if let Some(waker) = job.completer.complete_quietly(response)
+                && !wakers.iter().any(|known| Arc::ptr_eq(known, &waker))
+            {
+                wakers.push(waker);
+            }
+        }
+        for waker in wakers.drain(..) {
+            let _ = waker.wake();
         }
     }
 }
