@@ -145,7 +145,8 @@ def prepare_rust_peer(crate, binary, build):
     return path, ""
 
 
-PEER_PACKAGES = ["fastapi", "uvicorn[standard]", "argon2-cffi"]
+# Pinned, so results can be rerun with the same peers (their own dependencies float).
+PEER_PACKAGES = ["fastapi==0.165.0", "uvicorn[standard]==0.54.0", "argon2-cffi==25.1.0"]
 
 
 def venv_complete():

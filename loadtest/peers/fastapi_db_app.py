@@ -1,7 +1,10 @@
 """FastAPI + SQLite peer for the load test's database scenarios: the same /api routes pollserve
-serves (users, login, items), written the way the FastAPI tutorials do: sqlite3 from the standard
-library, one connection per request, sync endpoints (FastAPI runs them in its thread pool),
-Argon2id password hashes (argon2-cffi), random tokens stored as SHA-256, checked per request.
+serves (users, login, items), written the way a careful FastAPI user would (issue 12): sqlite3 from
+the standard library with one connection per worker thread (opened once, WAL, statements cached by
+sqlite3), sync endpoints (FastAPI runs them in its thread pool), Argon2id password hashes
+(argon2-cffi), random tokens stored as SHA-256 and kept in memory once seen (the same strategy as
+pollserve's token cache; a miss looks the token up, so tokens issued by another worker process are
+found too).
 
 Usage: POLLSERVE_PEER_DB=/tmp/peer.db uvicorn fastapi_db_app:app --port PORT --no-access-log
 """
@@ -10,6 +13,7 @@ import hashlib
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -24,15 +28,32 @@ hasher = PasswordHasher()
 app = FastAPI()
 
 
-def connect():
-    conn = sqlite3.connect(DB)
+_local = threading.local()
+
+
+def open_connection():
+    conn = sqlite3.connect(DB, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
     return conn
 
 
-with connect() as c:
+def connect():
+    """This thread's connection, opened on first use and kept."""
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = open_connection()
+    return conn
+
+
+# token SHA-256 -> (user id, expiry): filled at login and on a lookup that finds one.
+_tokens = {}
+_tokens_lock = threading.Lock()
+
+
+with open_connection() as c:
     c.executescript(
         """
         CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE,
@@ -73,11 +94,18 @@ def current_user(authorization: str = Header(default="")):
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": "Bearer"})
     digest = hashlib.sha256(token.encode()).digest()
-    with connect() as c:
-        row = c.execute("SELECT user_id, expires_at, revoked FROM tokens WHERE token_hash = ?", (digest,)).fetchone()
-    if row is None or row[2] or row[1] <= time.time():
+    with _tokens_lock:
+        known = _tokens.get(digest)
+    if known is None:
+        row = connect().execute(
+            "SELECT user_id, expires_at FROM tokens WHERE token_hash = ? AND revoked = 0", (digest,)).fetchone()
+        if row is not None:
+            known = (row[0], row[1])
+            with _tokens_lock:
+                _tokens[digest] = known
+    if known is None or known[1] <= time.time():
         raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return row[0]
+    return known[0]
 
 
 @app.post("/api/users", status_code=201)
@@ -104,8 +132,10 @@ def login(credentials: Credentials):
             raise HTTPException(401, "invalid username or password")
         token = secrets.token_hex(32)
         expires = int(time.time()) + 86400
-        c.execute("INSERT INTO tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
-                  (hashlib.sha256(token.encode()).digest(), row[0], expires))
+        digest = hashlib.sha256(token.encode()).digest()
+        c.execute("INSERT INTO tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)", (digest, row[0], expires))
+    with _tokens_lock:
+        _tokens[digest] = (row[0], expires)
     return {"token": token, "expires_at": rfc3339(expires)}
 
 
