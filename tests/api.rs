@@ -39,6 +39,36 @@ fn user(client: &mut Client, name: &str) -> String {
     login["token"].as_str().unwrap().to_owned()
 }
 
+/// A database file in a fresh directory of its own, removed (with the directory) when dropped.
+struct ScratchDb {
+    dir: std::path::PathBuf,
+    path: String,
+}
+
+impl ScratchDb {
+    fn new(name: &str) -> ScratchDb {
+        let dir = std::env::temp_dir().join(format!("pollserve-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("test.db").to_str().unwrap().to_owned();
+        ScratchDb { dir, path }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// SIGKILLs the server (it gets no chance to write anything it has not committed) and starts
+/// it again on the same database.
+fn kill_9_and_restart(mut server: TestServer, db: &ScratchDb) -> TestServer {
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    TestServer::start(&["--db", &db.path])
+}
+
 #[test]
 fn the_whole_flow_register_login_create_read_update_delete_logout() {
     let server = TestServer::start(&[]);
@@ -253,10 +283,8 @@ fn sql_injection_attempts_are_stored_and_searched_literally() {
 #[test]
 fn fifty_concurrent_writers_lose_nothing() {
     // A file database, so two pool threads really write concurrently (WAL, busy timeout).
-    let dir = std::env::temp_dir().join(format!("pollserve-writers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("writers.db");
-    let server = TestServer::start(&["--db", db.to_str().unwrap(), "--db-threads", "4"]);
+    let db = ScratchDb::new("writers");
+    let server = TestServer::start(&["--db", &db.path, "--db-threads", "4"]);
     let mut setup = server.connect();
     let token = user(&mut setup, "busy");
     let addr = server.addr;
@@ -289,34 +317,24 @@ fn fifty_concurrent_writers_lose_nothing() {
         stored.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()));
     }
     assert_eq!(stored, acknowledged, "every acknowledged item is stored, once");
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn an_acknowledged_write_survives_kill_9() {
-    let dir = std::env::temp_dir().join(format!("pollserve-kill9-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("test.db");
-    let db_arg = db.to_str().unwrap();
-    let mut server = TestServer::start(&["--db", db_arg]);
+    let db = ScratchDb::new("kill9");
+    let server = TestServer::start(&["--db", &db.path]);
     let mut c = server.connect();
     let token = user(&mut c, "durable");
     let (status, item) =
         call(&mut c, "POST", "/api/items", Some(&token), Some(json!({ "title": "keep me" })));
     assert_eq!(status, 201);
-    server.child.kill().unwrap(); // SIGKILL, immediately after the 201
-    server.child.wait().unwrap();
-    drop(server);
-    let restarted = TestServer::start(&["--db", db_arg]);
+    let restarted = kill_9_and_restart(server, &db); // immediately after the 201
     let mut c = restarted.connect();
     let (status, again) = call(&mut c, "GET", &format!("/api/items/{}", item["id"]), None, None);
     assert_eq!((status, again["title"].clone()), (200, json!("keep me")));
     let (status, _) =
         call(&mut c, "POST", "/api/items", Some(&token), Some(json!({ "title": "token survived" })));
     assert_eq!(status, 201, "tokens are reloaded from the database at start-up");
-    drop(restarted);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -389,14 +407,12 @@ fn an_expired_token_is_refused() {
 
 #[test]
 fn a_database_error_answers_500_and_is_logged_with_its_request_id_and_cause() {
-    let dir = std::env::temp_dir().join(format!("pollserve-dberror-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("test.db");
-    let mut server = TestServer::start_capturing_stderr(&["--db", db.to_str().unwrap()]);
+    let db = ScratchDb::new("dberror");
+    let mut server = TestServer::start_capturing_stderr(&["--db", &db.path]);
     let mut c = server.connect();
     let token = user(&mut c, "unlucky");
     // Another program breaks the schema under the running server.
-    rusqlite::Connection::open(&db).unwrap().execute_batch("DROP TABLE items").unwrap();
+    rusqlite::Connection::open(&db.path).unwrap().execute_batch("DROP TABLE items").unwrap();
     let response = c.request(&request("POST", "/api/items", Some(&token), Some(&json!({ "title": "x" }))));
     assert_eq!(response.status, 500);
     assert!(!response.text().contains("items"), "the cause stays in the log: {}", response.text());
@@ -404,8 +420,6 @@ fn a_database_error_answers_500_and_is_logged_with_its_request_id_and_cause() {
     let line = server.stderr_line();
     assert!(line.contains(&format!("500 Internal Server Error (request {id})")), "{line}");
     assert!(line.contains("no such table: items"), "the cause is logged: {line}");
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -496,17 +510,9 @@ fn every_write_is_read_back_through_the_api() {
 
 #[test]
 fn every_acknowledged_write_survives_kill_9_and_a_restart() {
-    let dir = std::env::temp_dir().join(format!("pollserve-writes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("test.db");
-    let db_arg = db.to_str().unwrap();
-    let mut server = TestServer::start(&["--db", db_arg]);
+    let db = ScratchDb::new("writes");
+    let server = TestServer::start(&["--db", &db.path]);
     let written = make_every_kind_of_write(&mut server.connect());
-    server.child.kill().unwrap(); // SIGKILL, right after the last acknowledgement
-    server.child.wait().unwrap();
-    drop(server);
-    let restarted = TestServer::start(&["--db", db_arg]);
+    let restarted = kill_9_and_restart(server, &db); // right after the last acknowledgement
     every_write_reads_back(&mut restarted.connect(), &written);
-    drop(restarted);
-    let _ = std::fs::remove_dir_all(&dir);
 }

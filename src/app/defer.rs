@@ -91,7 +91,8 @@ impl Completer {
 impl Drop for Completer {
     fn drop(&mut self) {
         if !self.sent
-            && let Some(waker) = self.send(HttpError::internal("the handler dropped its deferred response").into())
+            && let Some(waker) =
+                self.send(HttpError::internal("the handler dropped its deferred response").into())
         {
             let _ = waker.wake();
         }
