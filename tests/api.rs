@@ -516,3 +516,48 @@ fn every_acknowledged_write_survives_kill_9_and_a_restart() {
     let restarted = kill_9_and_restart(server, &db); // right after the last acknowledgement
     every_write_reads_back(&mut restarted.connect(), &written);
 }
+
+#[test]
+fn a_thousand_concurrent_durable_writes_survive_kill_9() {
+    const WRITERS: usize = 50;
+    const EACH: usize = 20;
+    let db = ScratchDb::new("full");
+    let server = TestServer::start(&["--db", &db.path, "--db-sync", "full"]);
+    let token = user(&mut server.connect(), "durable");
+    let addr = server.addr;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                (0..EACH)
+                    .map(|i| {
+                        let title = format!("w{w}-{i}");
+                        let started = std::time::Instant::now();
+                        let (status, item) =
+                            call(&mut c, "POST", "/api/items", Some(&token), Some(json!({ "title": title })));
+                        assert_eq!(status, 201);
+                        (item["id"].as_i64().unwrap(), title, started.elapsed())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let acknowledged: Vec<_> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let restarted = kill_9_and_restart(server, &db); // right after the last 201
+    let mut c = restarted.connect();
+    for (id, title, _) in &acknowledged {
+        let (status, item) = call(&mut c, "GET", &format!("/api/items/{id}"), None, None);
+        assert_eq!((status, item["title"].as_str()), (200, Some(title.as_str())), "item {id}");
+    }
+    let mut latencies: Vec<_> = acknowledged.iter().map(|(_, _, took)| *took).collect();
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    eprintln!(
+        "{} durable writes from {WRITERS} clients, all found after kill -9: p50 {:?}, p99 {:?}",
+        latencies.len(),
+        at(0.5),
+        at(0.99)
+    );
+    assert_eq!(acknowledged.len(), WRITERS * EACH);
+}

@@ -12,7 +12,7 @@ use clap::Parser;
 
 use crate::app::AppOptions;
 use crate::app::handlers::api::ApiOptions;
-use crate::db::DbLocation;
+use crate::db::{DbLocation, Durability};
 use crate::server::conn::ConnConfig;
 
 pub mod values;
@@ -98,6 +98,11 @@ pub struct Args {
     /// SQLite database file (`:memory:` for a throwaway database, `off` for none: no /api).
     #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB)]
     pub db: String,
+    /// How durable a write is before it is acknowledged. `normal`: committed, survives the
+    /// server being killed, but a power loss may lose the last writes. `full`: on disk (fsync)
+    /// before its response; concurrent writes share one commit, so it stays cheap.
+    #[arg(long, env = "POLLSERVE_DB_SYNC", default_value = "normal", value_parser = values::durability)]
+    pub db_sync: Durability,
     /// Threads that run database work and password hashing (never the event loops).
     #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = crate::db::DEFAULT_THREADS as u64,
           value_parser = values::db_threads, allow_negative_numbers = true)]
@@ -227,6 +232,7 @@ impl Args {
                 db_threads: usize::try_from(self.db_threads).unwrap_or(1),
                 max_failed_logins: self.max_failed_logins,
                 token_lifetime: Duration::from_secs(self.token_lifetime),
+                db_sync: self.db_sync,
             },
         })
     }

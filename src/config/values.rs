@@ -3,6 +3,8 @@
 //! [`describe`] turns clap's error into the one line `main` prints.
 
 use clap::CommandFactory;
+
+use crate::db::Durability;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 /// A whole number of at least 1 (threads, seconds of a timeout, a limit).
@@ -59,6 +61,15 @@ pub fn head_size(value: &str) -> Result<u64, String> {
     size(value).and_then(|n| {
         if (256..=1 << 20).contains(&n) { Ok(n) } else { Err("must be between 256 and 1MiB".into()) }
     })
+}
+
+/// `--db-sync`: `normal` or `full`.
+pub fn durability(value: &str) -> Result<Durability, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "normal" => Ok(Durability::Normal),
+        "full" => Ok(Durability::Full),
+        _ => Err("must be normal or full".into()),
+    }
 }
 
 /// A switch's value, as people write them in environment variables.

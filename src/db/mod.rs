@@ -10,16 +10,16 @@
 //! server (a power loss may lose the last transactions; `synchronous=FULL` would cover that at
 //! the price of an fsync per commit).
 
+mod batch;
 pub mod migrations;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mio::Waker;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
@@ -102,10 +102,43 @@ impl From<rusqlite::Error> for DbError {
 /// Work for a pool thread: runs against that thread's connection, returns the response.
 pub type Work = Box<dyn FnOnce(&mut Connection) -> Response + Send>;
 
+/// What a job does to the database, which decides how a database thread runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads, or writes that commit by themselves: run as they are, outside any transaction.
+    Alone,
+    /// A write that may share one transaction (and one durable commit) with the other writes
+    /// of its batch, inside a savepoint of its own: an error response rolls back only its work,
+    /// and its response goes out only after the commit.
+    Grouped,
+}
+
+/// How durable a commit is (`--db-sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL` in WAL mode: a commit survives the process being killed; a power
+    /// loss may lose the last ones.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is on disk before it is acknowledged (one fsync per
+    /// commit, shared by every write in a batch).
+    Full,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
 /// A unit of work and where its response goes.
 pub struct Job {
     work: Work,
     completer: Completer,
+    access: Access,
 }
 
 /// The pool of database threads.
@@ -126,6 +159,7 @@ impl DbPool {
     pub fn open<T>(
         location: &DbLocation,
         threads: usize,
+        durability: Durability,
         init: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<(Arc<DbPool>, T), DbError> {
         // An in-memory database is shared through SQLite's shared cache, whose table locks fail
@@ -154,7 +188,7 @@ impl DbPool {
                         | OpenFlags::SQLITE_OPEN_URI,
                 )?,
             };
-            configure(&connection)?;
+            configure(&connection, durability)?;
             Ok(connection)
         };
         let mut first = open()?;
@@ -173,7 +207,7 @@ impl DbPool {
                 .name(format!("pollserve-db-{index}"))
                 .spawn(move || {
                     lower_priority();
-                    run_jobs(&receiver, &mut connection);
+                    batch::run_jobs(&receiver, &mut connection);
                 })
                 .map_err(DbError::Thread)?;
             handles.push(handle);
@@ -183,8 +217,8 @@ impl DbPool {
 
     /// Queues `work`; its response goes to `completer`. When the queue is full the request is
     /// answered at once with 503 and `Retry-After`.
-    pub fn submit(&self, completer: Completer, work: Work) {
-        let job = Job { work, completer };
+    pub fn submit(&self, completer: Completer, access: Access, work: Work) {
+        let job = Job { work, completer, access };
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let refused = match sender {
             Some(sender) => match sender.try_send(job) {
@@ -206,41 +240,6 @@ impl DbPool {
     }
 }
 
-/// Most jobs a database thread takes at once. Their responses go back with one wake-up per
-/// worker instead of one each: on a busy server the worker and the database threads share
-/// cores, and every wake-up was a context switch. Bounded, so a job's response does not wait
-/// behind many others (16 key lookups are well under 0.1 ms).
-const MAX_BATCH: usize = 16;
-
-/// A database thread's life: take what is queued (waiting for the first job), run it, send the
-/// responses, wake each worker that has new ones once; until the pool closes.
-fn run_jobs(receiver: &Mutex<Receiver<Job>>, connection: &mut Connection) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut wakers: Vec<Arc<Waker>> = Vec::new();
-    loop {
-        {
-            // The lock is held only while taking jobs, never while running them.
-            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
-            let Ok(first) = receiver.recv() else { return };
-            batch.push(first);
-            batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
-        }
-        for job in batch.drain(..) {
-            let work = job.work;
-            let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(connection)))
-                .unwrap_or_else(|_| HttpError::internal("database job panicked").into());
-            if let Some(waker) = job.completer.complete_quietly(response)
-                && !wakers.iter().any(|known| Arc::ptr_eq(known, &waker))
-            {
-                wakers.push(waker);
-            }
-        }
-        for waker in wakers.drain(..) {
-            let _ = waker.wake();
-        }
-    }
-}
-
 /// 503 for a full queue.
 pub fn overloaded() -> Response {
     HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database busy, retry shortly")
@@ -250,9 +249,9 @@ pub fn overloaded() -> Response {
 }
 
 /// Per-connection settings: WAL, foreign keys, a busy timeout, a statement cache.
-fn configure(connection: &Connection) -> rusqlite::Result<()> {
+fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
     connection.pragma_update(None, "journal_mode", "WAL")?;
-    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "synchronous", durability.pragma())?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // The query planner stability guarantee: a statement's plan never depends on the values
@@ -290,13 +289,14 @@ mod tests {
 
     #[test]
     fn a_full_queue_answers_503_at_once_and_queued_jobs_still_run() {
-        let (pool, ()) = DbPool::open(&DbLocation::Memory, 1, |_| Ok(())).unwrap();
+        let (pool, ()) = DbPool::open(&DbLocation::Memory, 1, Durability::Normal, |_| Ok(())).unwrap();
         let (target, completions) = DeferTarget::new(None);
         let (release, gate) = mpsc::channel::<()>();
         // Job 0 blocks the only thread; then QUEUE_PER_THREAD jobs fill the queue.
         let (_, completer) = target.completer(0, 0);
         pool.submit(
             completer,
+            Access::Alone,
             Box::new(move |_| {
                 let _ = gate.recv();
                 Response::no_content()
@@ -306,7 +306,7 @@ mod tests {
         let mut submitted = 1;
         loop {
             let (_, completer) = target.completer(submitted, 0);
-            pool.submit(completer, Box::new(|_| Response::no_content()));
+            pool.submit(completer, Access::Alone, Box::new(|_| Response::no_content()));
             if let Ok(refused) = completions.try_recv() {
                 assert_eq!(refused.response.status, StatusCode::SERVICE_UNAVAILABLE);
                 assert_eq!(refused.response.header("retry-after").unwrap().as_bytes(), b"1");
@@ -325,9 +325,11 @@ mod tests {
 
     #[test]
     fn in_memory_pools_are_separate_and_shared_by_their_threads() {
-        let (a, ()) =
-            DbPool::open(&DbLocation::Memory, 2, |c| c.execute_batch("CREATE TABLE only_in_a (x)")).unwrap();
-        let (b, found) = DbPool::open(&DbLocation::Memory, 2, |c| {
+        let (a, ()) = DbPool::open(&DbLocation::Memory, 2, Durability::Normal, |c| {
+            c.execute_batch("CREATE TABLE only_in_a (x)")
+        })
+        .unwrap();
+        let (b, found) = DbPool::open(&DbLocation::Memory, 2, Durability::Normal, |c| {
             c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'only_in_a'", [], |r| {
                 r.get::<_, i64>(0)
             })

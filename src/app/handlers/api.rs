@@ -16,7 +16,7 @@ use crate::app::auth::{self, LoginLimiter, TokenCache};
 use crate::app::middleware::Principal;
 use crate::app::response::FieldError;
 use crate::app::{App, Context, HttpError, Reply, Request, Response};
-use crate::db::{DbError, DbLocation, DbPool};
+use crate::db::{Access, DbError, DbLocation, DbPool, Durability};
 use crate::http::request::Method;
 use crate::http::status::StatusCode;
 
@@ -53,11 +53,14 @@ pub struct ApiOptions {
     pub max_failed_logins: u32,
     /// How long a token stays valid after login.
     pub token_lifetime: Duration,
+    /// How durable a commit is.
+    pub db_sync: Durability,
 }
 
 impl Default for ApiOptions {
     fn default() -> Self {
         ApiOptions {
+            db_sync: Durability::Normal,
             db_threads: crate::db::DEFAULT_THREADS,
             max_failed_logins: auth::MAX_FAILED_LOGINS,
             token_lifetime: auth::TOKEN_LIFETIME,
@@ -89,9 +92,10 @@ impl Services {
     /// Opens (and migrates) the database, loads the live tokens and builds the dummy hash.
     pub fn open(location: &DbLocation, options: &ApiOptions) -> Result<Arc<Services>, StartError> {
         let dummy_hash = auth::dummy_hash().map_err(StartError::DummyHash)?;
-        let (db, tokens) =
-            DbPool::open(location, options.db_threads, |connection| TokenCache::load(connection))
-                .map_err(StartError::Db)?;
+        let (db, tokens) = DbPool::open(location, options.db_threads, options.db_sync, |connection| {
+            TokenCache::load(connection)
+        })
+        .map_err(StartError::Db)?;
         Ok(Arc::new(Services {
             db,
             tokens: Arc::new(tokens),
@@ -128,16 +132,35 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         .with(auth::Auth::new(Arc::clone(&services.tokens), protects))
 }
 
-/// Defers the response and runs `work` on the database pool.
+/// Defers the response and runs `work` on the database pool, alone.
 fn on_db(
     services: &Services,
     context: &mut Context<'_>,
     work: impl FnOnce(&mut Connection) -> Result<Response, HttpError> + Send + 'static,
 ) -> Result<Reply, HttpError> {
+    submit(services, context, Access::Alone, work)
+}
+
+/// Like [`on_db`] for a write that can share a transaction and its durable commit with others
+/// (`db::Access::Grouped`): it must not begin a transaction of its own (a savepoint is fine), nor
+/// act outside the database before the commit.
+fn on_db_grouped(
+    services: &Services,
+    context: &mut Context<'_>,
+    work: impl FnOnce(&mut Connection) -> Result<Response, HttpError> + Send + 'static,
+) -> Result<Reply, HttpError> {
+    submit(services, context, Access::Grouped, work)
+}
+
+fn submit(
+    services: &Services,
+    context: &mut Context<'_>,
+    access: Access,
+    work: impl FnOnce(&mut Connection) -> Result<Response, HttpError> + Send + 'static,
+) -> Result<Reply, HttpError> {
     let (deferred, completer) = context.defer()?;
-    services
-        .db
-        .submit(completer, Box::new(move |connection| work(connection).unwrap_or_else(Response::from)));
+    let work = Box::new(move |connection: &mut Connection| work(connection).unwrap_or_else(Response::from));
+    services.db.submit(completer, access, work);
     Ok(deferred.into())
 }
 
@@ -454,7 +477,7 @@ fn create_item(
 ) -> Result<Reply, HttpError> {
     let input = item_input(request)?;
     let owner = caller(context)?;
-    on_db(services, context, move |connection| {
+    on_db_grouped(services, context, move |connection| {
         let now = auth::unix_now();
         connection
             .prepare_cached(
@@ -489,17 +512,17 @@ fn update_item(
     let id = item_id(request)?;
     let input = item_input(request)?;
     let caller = caller(context)?;
-    on_db(services, context, move |connection| {
-        let transaction = connection.transaction().map_err(db_error)?;
-        check_owner(&transaction, id, &caller)?;
-        transaction
+    on_db_grouped(services, context, move |connection| {
+        let savepoint = connection.savepoint().map_err(db_error)?;
+        check_owner(&savepoint, id, &caller)?;
+        savepoint
             .prepare_cached(
                 "UPDATE items SET title = ?1, body = ?2, done = ?3, updated_at = ?4 WHERE id = ?5",
             )
             .and_then(|mut s| s.execute(params![input.title, input.body, input.done, auth::unix_now(), id]))
             .map_err(db_error)?;
-        let item = load_item(&transaction, id)?.ok_or_else(|| HttpError::not_found("no such item"))?;
-        transaction.commit().map_err(db_error)?;
+        let item = load_item(&savepoint, id)?.ok_or_else(|| HttpError::not_found("no such item"))?;
+        savepoint.commit().map_err(db_error)?;
         Ok(Response::json(StatusCode::OK, &item))
     })
 }
@@ -511,11 +534,11 @@ fn delete_item(
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
     let caller = caller(context)?;
-    on_db(services, context, move |connection| {
-        let transaction = connection.transaction().map_err(db_error)?;
-        check_owner(&transaction, id, &caller)?;
-        transaction.execute("DELETE FROM items WHERE id = ?1", [id]).map_err(db_error)?;
-        transaction.commit().map_err(db_error)?;
+    on_db_grouped(services, context, move |connection| {
+        let savepoint = connection.savepoint().map_err(db_error)?;
+        check_owner(&savepoint, id, &caller)?;
+        savepoint.execute("DELETE FROM items WHERE id = ?1", [id]).map_err(db_error)?;
+        savepoint.commit().map_err(db_error)?;
         Ok(Response::no_content())
     })
 }
