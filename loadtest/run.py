@@ -59,6 +59,7 @@ class Scenario:
     body: str = ""
     seed_items: int = 0  # items created during setup
     background: str = ""  # a path loaded by a second wrk while this one measures
+    durable: bool = False  # every server commits with fsync (POLLSERVE_DB_SYNC=full, PEER_SYNC=full)
 
 
 SCENARIOS = [
@@ -70,6 +71,9 @@ SCENARIOS = [
     Scenario("db_read", "keep-alive, 64 conns, GET /api/items/1 (SQLite read)", "/api/items/1", 64, api=True),
     Scenario("db_write", "keep-alive, 64 conns, POST /api/items (auth + SQLite insert)", "/api/items", 64, api=True,
              script="post_item.lua", method="POST", body='{"title":"load test item","body":"written by oha"}'),
+    Scenario("db_write_full", "as db_write, every write on disk before its 201 (pollserve --db-sync full, "
+             "peers synchronous=FULL)", "/api/items", 64, api=True, script="post_item.lua", method="POST",
+             body='{"title":"load test item","body":"written by oha"}', durable=True),
     Scenario("hot_alone", "GET / latency, 64 conns, 1 event loop + 1 db thread, unpinned, 2000 items stored",
              "/", 64, all_cores=True, api=True, seed_items=2000),
     Scenario("hot_with_slow_queries", "as hot_alone, while 4 more connections run full-table LIKE scans "
@@ -236,6 +240,8 @@ def start(server, scenario, port):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     argv = server_argv(server, scenario, port, str(db))
     env = dict(os.environ, POLLSERVE_PEER_DB=str(db))
+    if scenario.durable:
+        env.update(POLLSERVE_DB_SYNC="full", PEER_SYNC="full")
     proc = subprocess.Popen(argv, cwd=PEERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     deadline = time.monotonic() + 30

@@ -34,7 +34,7 @@ _local = threading.local()
 def open_connection():
     conn = sqlite3.connect(DB, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL" if os.environ.get("PEER_SYNC") == "full" else "PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
