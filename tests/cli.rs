@@ -116,6 +116,7 @@ fn bad_values_get_one_plain_line_and_exit_2() {
         (&["--addr", "no-such-host.invalid:8000"], &[], "\"no-such-host.invalid\" could not be resolved"),
         (&["--cors-origin", "https://app.example/"], &[], "--cors-origin is not an origin"),
         (&["--bogus"], &[], "unexpected argument '--bogus'"),
+        (&["--db-sync", "fast"], &[], "--db-sync must be normal or full"),
         (
             &[],
             &[("POLLSERVE_TRACE", "maybe")],

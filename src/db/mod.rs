@@ -5,10 +5,11 @@
 //! worker's `mio::Waker` brings back to the loop. The queue is bounded: when it is full the
 //! request is answered 503 with `Retry-After` instead of waiting without limit.
 //!
-//! Durability: every write commits before its job completes, and the database runs in WAL mode
-//! with `synchronous=NORMAL`, so an acknowledged write survives a crash or `kill -9` of the
-//! server (a power loss may lose the last transactions; `synchronous=FULL` would cover that at
-//! the price of an fsync per commit).
+//! Durability: every write commits before its response goes out, in WAL mode. With
+//! [`Durability::Normal`] (`synchronous=NORMAL`) an acknowledged write survives a crash or
+//! `kill -9` of the server, and a power loss may lose the last commits; with
+//! [`Durability::Full`] every commit is fsynced first. Writes queued together share one
+//! transaction and one commit (`batch`), so `full` costs one fsync per batch, not per write.
 
 mod batch;
 pub mod migrations;
