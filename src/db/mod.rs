@@ -110,7 +110,9 @@ pub enum Access {
     Alone,
     /// A write that may share one transaction (and one durable commit) with the other writes
     /// of its batch, inside a savepoint of its own: an error response rolls back only its work,
-    /// and its response goes out only after the commit.
+    /// and its response goes out only after the commit. Such a job must not begin a transaction
+    /// of its own (a savepoint is fine), nor act outside the database (caches, files) before
+    /// the commit.
     Grouped,
 }
 

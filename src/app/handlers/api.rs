@@ -132,27 +132,9 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         .with(auth::Auth::new(Arc::clone(&services.tokens), protects))
 }
 
-/// Defers the response and runs `work` on the database pool, alone.
+/// Defers the response and runs `work` on the database pool, alone or grouped with other writes
+/// (see [`Access`]).
 fn on_db(
-    services: &Services,
-    context: &mut Context<'_>,
-    work: impl FnOnce(&mut Connection) -> Result<Response, HttpError> + Send + 'static,
-) -> Result<Reply, HttpError> {
-    submit(services, context, Access::Alone, work)
-}
-
-/// Like [`on_db`] for a write that can share a transaction and its durable commit with others
-/// (`db::Access::Grouped`): it must not begin a transaction of its own (a savepoint is fine), nor
-/// act outside the database before the commit.
-fn on_db_grouped(
-    services: &Services,
-    context: &mut Context<'_>,
-    work: impl FnOnce(&mut Connection) -> Result<Response, HttpError> + Send + 'static,
-) -> Result<Reply, HttpError> {
-    submit(services, context, Access::Grouped, work)
-}
-
-fn submit(
     services: &Services,
     context: &mut Context<'_>,
     access: Access,
@@ -232,7 +214,7 @@ fn create_user(
     if !problems.is_empty() {
         return Err(HttpError::invalid_fields(problems));
     }
-    on_db(services, context, move |connection| {
+    on_db(services, context, Access::Alone, move |connection| {
         let hash = auth::hash_password(&password)?;
         let now = auth::unix_now();
         let inserted = connection.execute(
@@ -271,7 +253,7 @@ fn login(
     };
     let (username, password) = (username.clone(), password.clone());
     let services_for_job = Arc::clone(services);
-    on_db(services, context, move |connection| {
+    on_db(services, context, Access::Alone, move |connection| {
         let services = services_for_job;
         let user: Option<(i64, String)> = connection
             .prepare_cached("SELECT id, password_hash FROM users WHERE username = ?1")
@@ -306,7 +288,7 @@ fn logout(
     let token = auth::bearer(request).ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))?;
     let hash = auth::token_hash(token);
     let services_for_job = Arc::clone(services);
-    on_db(services, context, move |connection| {
+    on_db(services, context, Access::Alone, move |connection| {
         connection
             .prepare_cached("UPDATE tokens SET revoked = 1 WHERE token_hash = ?1")
             .and_then(|mut s| s.execute([hash.as_slice()]))
@@ -440,7 +422,7 @@ fn list_items(
         let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         ["%", &escaped, "%"].concat()
     });
-    on_db(services, context, move |connection| {
+    on_db(services, context, Access::Alone, move |connection| {
         const FILTER: &str =
             " WHERE (?1 IS NULL OR i.title LIKE ?1 ESCAPE '\\' OR i.body LIKE ?1 ESCAPE '\\')";
         let total: i64 = connection
@@ -464,7 +446,7 @@ fn get_item(
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
-    on_db(services, context, move |connection| match load_item(connection, id)? {
+    on_db(services, context, Access::Alone, move |connection| match load_item(connection, id)? {
         Some(item) => Ok(Response::json(StatusCode::OK, &item)),
         None => Err(HttpError::not_found("no such item")),
     })
@@ -477,7 +459,7 @@ fn create_item(
 ) -> Result<Reply, HttpError> {
     let input = item_input(request)?;
     let owner = caller(context)?;
-    on_db_grouped(services, context, move |connection| {
+    on_db(services, context, Access::Grouped, move |connection| {
         let now = auth::unix_now();
         connection
             .prepare_cached(
@@ -512,7 +494,7 @@ fn update_item(
     let id = item_id(request)?;
     let input = item_input(request)?;
     let caller = caller(context)?;
-    on_db_grouped(services, context, move |connection| {
+    on_db(services, context, Access::Grouped, move |connection| {
         let savepoint = connection.savepoint().map_err(db_error)?;
         check_owner(&savepoint, id, &caller)?;
         savepoint
@@ -534,7 +516,7 @@ fn delete_item(
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
     let caller = caller(context)?;
-    on_db_grouped(services, context, move |connection| {
+    on_db(services, context, Access::Grouped, move |connection| {
         let savepoint = connection.savepoint().map_err(db_error)?;
         check_owner(&savepoint, id, &caller)?;
         savepoint.execute("DELETE FROM items WHERE id = ?1", [id]).map_err(db_error)?;
