@@ -139,16 +139,7 @@ mod tests {
         .unwrap();
         let (target, completions) = DeferTarget::new(None);
         // Hold the only thread, so the writes queue up and run as one batch.
-        let (release, gate) = mpsc::channel::<()>();
-        let (_, completer) = target.completer(0, 0);
-        pool.submit(
-            completer,
-            Access::Alone,
-            Box::new(move |_| {
-                let _ = gate.recv();
-                Response::no_content()
-            }),
-        );
+        let release = super::super::hold_a_thread(&pool, &target);
         let writes = [insert(1, false), insert(1, false), insert(2, true), insert(3, false)];
         for (key, work) in writes.into_iter().enumerate() {
             let (_, completer) = target.completer(key + 1, 0);

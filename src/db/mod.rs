@@ -284,27 +284,31 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Occupies one of `pool`'s threads with a job (connection key 0) that waits until the returned
+/// sender sends, so the jobs submitted meanwhile queue up: for tests of queueing and batches.
+#[cfg(test)]
+fn hold_a_thread(pool: &DbPool, target: &crate::app::defer::DeferTarget) -> std::sync::mpsc::Sender<()> {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (_, completer) = target.completer(0, 0);
+    let work: Work = Box::new(move |_| {
+        let _ = gate.recv();
+        Response::no_content()
+    });
+    pool.submit(completer, Access::Alone, work);
+    release
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::app::defer::DeferTarget;
-    use std::sync::mpsc;
 
     #[test]
     fn a_full_queue_answers_503_at_once_and_queued_jobs_still_run() {
         let (pool, ()) = DbPool::open(&DbLocation::Memory, 1, Durability::Normal, |_| Ok(())).unwrap();
         let (target, completions) = DeferTarget::new(None);
-        let (release, gate) = mpsc::channel::<()>();
         // Job 0 blocks the only thread; then QUEUE_PER_THREAD jobs fill the queue.
-        let (_, completer) = target.completer(0, 0);
-        pool.submit(
-            completer,
-            Access::Alone,
-            Box::new(move |_| {
-                let _ = gate.recv();
-                Response::no_content()
-            }),
-        );
+        let release = hold_a_thread(&pool, &target);
         // The thread may or may not have taken job 0 yet; submit until one is refused.
         let mut submitted = 1;
         loop {
