@@ -19,28 +19,13 @@ pub mod values;
 
 /// Default listen address: loopback, port 8000, like the blog post's Python server.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
-/// Default time for a complete request head, in seconds (nginx: `client_header_timeout 60s`;
-/// shorter here because slowloris defence matters more than very slow clients).
-pub const DEFAULT_HEADER_TIMEOUT: u64 = 10;
-/// Default longest pause while receiving a body, in seconds.
-pub const DEFAULT_BODY_TIMEOUT: u64 = 30;
-/// Default keep-alive idle time, in seconds.
-pub const DEFAULT_IDLE_TIMEOUT: u64 = 60;
-/// Default longest wait for a client to read response bytes, in seconds.
-pub const DEFAULT_WRITE_TIMEOUT: u64 = 30;
 /// Default time a shutdown waits for responses in progress, in seconds.
 pub const DEFAULT_DRAIN_TIMEOUT: u64 = 10;
 /// Default connection limit per process; stays below the usual 20,000 open-file limit with
 /// room for listeners, pollers and the database.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
-/// Default largest request body: 1 MiB.
-pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
-/// Default largest request head: 16 KiB (nginx allows 4 × 8 KiB; most heads are under 1 KiB).
-pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16 * 1024;
 /// Default database file, in the working directory.
 pub const DEFAULT_DB: &str = "pollserve.db";
-/// Time allowed after the last response for the client to close its side.
-pub const LINGER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// pollserve: a small, fast HTTP/1.1 server on a mio event loop per core.
 #[derive(Debug, Clone, Parser)]
@@ -53,19 +38,19 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_THREADS", value_parser = values::positive, allow_negative_numbers = true)]
     pub threads: Option<u64>,
     /// Seconds allowed for a complete request head (408 after).
-    #[arg(long, env = "POLLSERVE_HEADER_TIMEOUT", default_value_t = DEFAULT_HEADER_TIMEOUT,
+    #[arg(long, env = "POLLSERVE_HEADER_TIMEOUT", default_value_t = ConnConfig::DEFAULT.header_timeout.as_secs(),
           value_parser = values::positive, allow_negative_numbers = true)]
     pub header_timeout: u64,
     /// Longest pause, in seconds, while a request body arrives (408 after).
-    #[arg(long, env = "POLLSERVE_BODY_TIMEOUT", default_value_t = DEFAULT_BODY_TIMEOUT,
+    #[arg(long, env = "POLLSERVE_BODY_TIMEOUT", default_value_t = ConnConfig::DEFAULT.body_timeout.as_secs(),
           value_parser = values::positive, allow_negative_numbers = true)]
     pub body_timeout: u64,
     /// Seconds an idle keep-alive connection stays open.
-    #[arg(long, env = "POLLSERVE_IDLE_TIMEOUT", default_value_t = DEFAULT_IDLE_TIMEOUT,
+    #[arg(long, env = "POLLSERVE_IDLE_TIMEOUT", default_value_t = ConnConfig::DEFAULT.idle_timeout.as_secs(),
           value_parser = values::positive, allow_negative_numbers = true)]
     pub idle_timeout: u64,
     /// Seconds to wait for a client to read response bytes before closing.
-    #[arg(long, env = "POLLSERVE_WRITE_TIMEOUT", default_value_t = DEFAULT_WRITE_TIMEOUT,
+    #[arg(long, env = "POLLSERVE_WRITE_TIMEOUT", default_value_t = ConnConfig::DEFAULT.write_timeout.as_secs(),
           value_parser = values::positive, allow_negative_numbers = true)]
     pub write_timeout: u64,
     /// Seconds a shutdown waits for responses in progress.
@@ -77,11 +62,11 @@ pub struct Args {
           value_parser = values::positive, allow_negative_numbers = true)]
     pub max_connections: u64,
     /// Largest request body (413 beyond): bytes, or with a unit: 64k, 1MiB, 1g.
-    #[arg(long, env = "POLLSERVE_MAX_BODY", default_value_t = DEFAULT_MAX_BODY,
+    #[arg(long, env = "POLLSERVE_MAX_BODY", default_value_t = ConnConfig::DEFAULT.max_body,
           value_parser = values::size, allow_hyphen_values = true)]
     pub max_body: u64,
     /// Largest request head (431 beyond), 256 bytes to 1MiB: bytes, or with a unit: 16k.
-    #[arg(long, env = "POLLSERVE_MAX_HEADER_BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES,
+    #[arg(long, env = "POLLSERVE_MAX_HEADER_BYTES", default_value_t = ConnConfig::DEFAULT.max_head_bytes as u64,
           value_parser = values::head_size, allow_hyphen_values = true)]
     pub max_header_bytes: u64,
     /// Log one line per request (method, path, status, bytes, duration, request id) to stdout.
@@ -219,7 +204,7 @@ impl Args {
                 body_timeout: Duration::from_secs(self.body_timeout),
                 idle_timeout: Duration::from_secs(self.idle_timeout),
                 write_timeout: Duration::from_secs(self.write_timeout),
-                linger_timeout: LINGER_TIMEOUT,
+                linger_timeout: ConnConfig::DEFAULT.linger_timeout,
                 trace: self.trace,
             },
             app: AppOptions {

@@ -101,18 +101,26 @@ pub struct ConnConfig {
     pub trace: bool,
 }
 
+impl ConnConfig {
+    /// The defaults, written once: the command line's defaults are read from here.
+    pub const DEFAULT: ConnConfig = ConnConfig {
+        // nginx allows 4 × 8 KiB; most heads are under 1 KiB.
+        max_head_bytes: 16 * 1024,
+        max_body: 1024 * 1024,
+        // nginx's `client_header_timeout` is 60 s; shorter here because the slowloris defence
+        // matters more than very slow clients.
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+        write_timeout: Duration::from_secs(30),
+        linger_timeout: Duration::from_secs(5),
+        trace: false,
+    };
+}
+
 impl Default for ConnConfig {
     fn default() -> Self {
-        ConnConfig {
-            max_head_bytes: 16 * 1024,
-            max_body: 1024 * 1024,
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(30),
-            linger_timeout: Duration::from_secs(5),
-            trace: false,
-        }
+        ConnConfig::DEFAULT
     }
 }
 
