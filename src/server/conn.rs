@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use super::buffers::BufferPool;
 use super::log;
 use super::redact;
+use super::{interrupted, would_block};
 use crate::app::defer::DeferTarget;
 use crate::app::{App, Exchange, HandleEnv, HttpError, Outcome, Response};
 use crate::http::chunked::{ChunkedDecoder, Progress};
@@ -506,8 +507,8 @@ impl<S: Stream> Conn<S> {
                         return Fill::Drained;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Fill::Drained,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return Fill::Drained,
+                Err(e) if interrupted(&e) => {}
                 Err(_) => {
                     self.transition(Event::Gone);
                     return Fill::Ended;
@@ -722,8 +723,8 @@ impl<S: Stream> Conn<S> {
                     self.written += n;
                     self.moved_bytes_since_timer = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
                 Err(_) => return self.transition(Event::Gone),
             }
         }

@@ -169,3 +169,13 @@ impl ShutdownHandle {
         }
     }
 }
+
+/// The operation would block: the socket (or listener) has nothing more for now.
+pub(crate) fn would_block(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::WouldBlock
+}
+
+/// A signal interrupted the system call: retry it.
+pub(crate) fn interrupted(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::Interrupted
+}

@@ -20,6 +20,7 @@ use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx, Identity};
 use super::log;
 use super::timers::Timers;
+use super::{interrupted, would_block};
 use crate::app::defer::{Completion, DeferTarget};
 use crate::app::{App, HeaderValue, HttpError};
 use crate::http::date::CachedDate;
@@ -164,7 +165,7 @@ impl Worker {
         loop {
             let timeout = self.poll_timeout(Instant::now(), drain_deadline);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
+                if interrupted(&e) {
                     continue;
                 }
                 return Err(e);
@@ -216,7 +217,7 @@ impl Worker {
             };
             match listener.accept() {
                 Ok((stream, peer)) => self.add_connection(stream, peer, now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if would_block(&e) => return,
                 Err(e) if is_transient_accept_error(&e) => {}
                 Err(_) => {
                     // Out of descriptors or memory: the waiting connections stay in the
