@@ -156,7 +156,7 @@ pub fn parse_head<'a>(
 fn judge_bare_lf(buf: &[u8], max_head_bytes: usize) -> Option<RequestError> {
     let at = first_bare_lf(buf)?;
     // Those bytes cannot hold a complete head: the answer is an error, or the bare LF's.
-    Some(parse_crlf_head(&buf[..at], &mut header_slots(), max_head_bytes).err().unwrap_or(BARE_LF_ERROR))
+    Some(parse_crlf_head(&buf[..at], &mut header_slots(), max_head_bytes).err().unwrap_or(BARE_LF))
 }
 
 /// Whether every line of a complete `head` parsed from `buf` ends with CRLF. httparse found the
@@ -187,11 +187,8 @@ fn has_bare_lf(bytes: &[u8]) -> bool {
     first == b'\n' || bare != 0
 }
 
-/// The error message for a line of the head ended by LF alone.
-const BARE_LF: &str = "line not ended by CRLF";
-
 /// The error for a line of the head ended by LF alone.
-const BARE_LF_ERROR: RequestError = RequestError::Malformed(BARE_LF);
+const BARE_LF: RequestError = RequestError::Malformed("line not ended by CRLF");
 
 /// Where the first LF not preceded by CR lies in the head at the start of `buf`: in the empty
 /// lines before the request line, the request line, a field line or the empty line that ends the
@@ -685,13 +682,10 @@ mod tests {
         ];
         for raw in cases {
             let whole = parse(raw).map(|_| ());
-            assert_eq!(whole, Err(RequestError::Malformed(BARE_LF)), "{:?}", raw.escape_ascii().to_string());
+            assert_eq!(whole, Err(BARE_LF), "{:?}", raw.escape_ascii().to_string());
             for end in 0..raw.len() {
                 let prefix = parse(&raw[..end]).map(|h| h.is_some());
-                assert!(
-                    prefix == Ok(false) || prefix == Err(RequestError::Malformed(BARE_LF)),
-                    "prefix {end}"
-                );
+                assert!(prefix == Ok(false) || prefix == Err(BARE_LF), "prefix {end}");
             }
         }
         // A fault before the bare LF is reported as it would be without it.
