@@ -234,14 +234,23 @@ def server_argv(server, scenario, port, db):
     return argv if scenario.all_cores else ["taskset", "-c", SERVER_CORE] + argv
 
 
+def scenario_env(scenario):
+    """Environment a scenario sets for every server, on top of the database path."""
+    return {"POLLSERVE_DB_SYNC": "full", "PEER_SYNC": "full"} if scenario.durable else {}
+
+
+def recorded_command(server, scenario):
+    """The server's command as the results record it, with the scenario's environment."""
+    env = [f"{name}={value}" for name, value in scenario_env(scenario).items()]
+    return " ".join(env + server_argv(server, scenario, "PORT", "DB"))
+
+
 def start(server, scenario, port):
     db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     argv = server_argv(server, scenario, port, str(db))
-    env = dict(os.environ, POLLSERVE_PEER_DB=str(db))
-    if scenario.durable:
-        env.update(POLLSERVE_DB_SYNC="full", PEER_SYNC="full")
+    env = dict(os.environ, POLLSERVE_PEER_DB=str(db), **scenario_env(scenario))
     proc = subprocess.Popen(argv, cwd=PEERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     deadline = time.monotonic() + 30
@@ -620,7 +629,7 @@ def main():
                 say(f"  {server.name}: skipped ({cell.skipped})")
                 continue
             commands.append(f"# {scenario.name} / {server.name}")
-            commands.append(" ".join(server_argv(server, scenario, "PORT", "DB")))
+            commands.append(recorded_command(server, scenario))
             commands.append(" ".join(load_command(scenario, "PORT", args.duration)))
         # Runs go round-robin over the servers, so a slow phase of a shared machine lands on all
         # of them rather than on whichever server happened to be measured then.
