@@ -25,3 +25,5 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod server;
+pub mod store;
+pub mod wake;

@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     }
     // Jobs already queued finish (and commit) before the process exits.
     if let Some(services) = &services {
-        services.db.close();
+        services.close();
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,

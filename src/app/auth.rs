@@ -14,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -96,24 +95,15 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
-    /// Loads every unexpired, unrevoked token.
-    pub fn load(connection: &Connection) -> rusqlite::Result<TokenCache> {
-        let cache = TokenCache::default();
-        let mut statement = connection.prepare(
-            "SELECT t.token_hash, t.expires_at, u.id, u.username FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.revoked = 0 AND t.expires_at > ?1",
-        )?;
-        let rows = statement.query_map([unix_now()], |row| {
-            let hash: Vec<u8> = row.get(0)?;
-            Ok((hash, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?, row.get::<_, String>(3)?))
-        })?;
+    /// Adds the live tokens a store loaded at start-up.
+    pub fn load(&self, rows: Vec<crate::store::TokenRow>) {
         for row in rows {
-            let (hash, expires_at, user_id, username) = row?;
-            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
-                cache.insert(hash, Principal { user_id, username: username.into() }, expires_at);
-            }
+            self.insert(
+                row.hash,
+                Principal { user_id: row.user_id, username: row.username.into() },
+                row.expires_at,
+            );
         }
-        Ok(cache)
     }
 
     /// Adds a token (after its row committed).

@@ -64,19 +64,12 @@ pub struct Completer {
 }
 
 impl Completer {
-    /// Sends the response to the connection and wakes its worker.
+    /// Sends the response to the connection and wakes its worker (once per batch, inside
+    /// [`crate::wake::batched`]).
     pub fn complete(mut self, response: impl Into<Response>) {
         if let Some(waker) = self.send(response.into()) {
-            let _ = waker.wake();
+            crate::wake::wake(&waker);
         }
-    }
-
-    /// Sends the response without waking the worker, and returns the waker to wake once the
-    /// batch this response belongs to is sent (`None`: nothing to wake). For a thread that
-    /// completes many responses at a time: one wake-up (a system call, and often a context
-    /// switch) per batch instead of one per response.
-    pub fn complete_quietly(mut self, response: impl Into<Response>) -> Option<Arc<Waker>> {
-        self.send(response.into())
     }
 
     fn send(&mut self, response: Response) -> Option<Arc<Waker>> {
@@ -94,7 +87,7 @@ impl Drop for Completer {
             && let Some(waker) =
                 self.send(HttpError::internal("the handler dropped its deferred response").into())
         {
-            let _ = waker.wake();
+            crate::wake::wake(&waker);
         }
     }
 }

@@ -24,9 +24,11 @@
 //! - [`handlers`]: pollserve's own endpoints, defined with this same API.
 
 pub mod auth;
+pub mod blocking;
 pub mod defer;
 pub mod handlers;
 pub mod middleware;
+pub mod on_loop;
 pub mod query;
 pub mod request;
 pub mod response;
@@ -39,6 +41,7 @@ use std::time::Instant;
 
 pub use defer::{Completer, Deferred};
 pub use middleware::{Exchange, Middleware};
+pub use on_loop::{LoopService, LoopServices};
 pub use request::Request;
 pub use response::{Body, HeaderValue, HttpError, Response};
 pub use router::RouteError;
@@ -155,6 +158,7 @@ pub struct App {
     router: Router<Handler>,
     middleware: Vec<Arc<dyn Middleware>>,
     errors: Vec<RouteError>,
+    services: Vec<Arc<dyn LoopServices>>,
 }
 
 impl std::fmt::Debug for App {
@@ -209,6 +213,17 @@ impl App {
             app = app.route(method, "/echo", echo::echo);
         }
         app
+    }
+
+    /// Runs `services` on every worker's event loop (see [`on_loop`]).
+    pub fn on_each_worker(mut self, services: Arc<dyn LoopServices>) -> App {
+        self.services.push(services);
+        self
+    }
+
+    /// The services started on every worker.
+    pub fn loop_services(&self) -> &[Arc<dyn LoopServices>] {
+        &self.services
     }
 
     /// Adds a route. Conflicts are kept and reported by [`App::check`] (and so when the server

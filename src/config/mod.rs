@@ -80,18 +80,23 @@ pub struct Args {
     /// Add a Server-Timing header with each handler's duration.
     #[arg(long, env = "POLLSERVE_SERVER_TIMING", value_parser = values::boolish)]
     pub server_timing: bool,
-    /// SQLite database file (`:memory:` for a throwaway database, `off` for none: no /api).
-    #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB)]
-    pub db: String,
+    /// Where /api keeps its data: an SQLite file (`:memory:` for a throwaway database), a
+    /// PostgreSQL URL (`postgres://USER:PASSWORD@HOST:PORT/DBNAME`), or `off` (no /api).
+    #[arg(long, env = "POLLSERVE_DB", default_value = DEFAULT_DB, value_parser = values::db_location)]
+    pub db: DbLocation,
     /// How durable a write is before it is acknowledged. `normal`: committed, survives the
     /// server being killed, but a power loss may lose the last writes. `full`: on disk (fsync)
     /// before its response; concurrent writes share one commit, so it stays cheap.
     #[arg(long, env = "POLLSERVE_DB_SYNC", default_value = "normal", value_parser = values::durability)]
     pub db_sync: Durability,
-    /// Threads that run database work and password hashing (never the event loops).
+    /// Threads that run SQLite work, and threads that hash passwords (never the event loops).
     #[arg(long, env = "POLLSERVE_DB_THREADS", default_value_t = crate::db::DEFAULT_THREADS as u64,
           value_parser = values::db_threads, allow_negative_numbers = true)]
     pub db_threads: u64,
+    /// PostgreSQL connections per worker thread (the server sees threads × this many).
+    #[arg(long, env = "POLLSERVE_DB_CONNECTIONS", default_value_t = crate::db::pg::DEFAULT_CONNECTIONS as u64,
+          value_parser = values::db_threads, allow_negative_numbers = true)]
+    pub db_connections: u64,
     /// Failed logins allowed per client address per minute before /api/login answers 429.
     #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS,
           value_parser = values::attempts, allow_negative_numbers = true)]
@@ -212,9 +217,10 @@ impl Args {
                 access_log: self.access_log,
                 server_timing: self.server_timing,
             },
-            db: DbLocation::parse(&self.db),
+            db: self.db,
             api: ApiOptions {
                 db_threads: usize::try_from(self.db_threads).unwrap_or(1),
+                db_connections: usize::try_from(self.db_connections).unwrap_or(1),
                 max_failed_logins: self.max_failed_logins,
                 token_lifetime: Duration::from_secs(self.token_lifetime),
                 db_sync: self.db_sync,

@@ -32,6 +32,11 @@ pub fn db_threads(value: &str) -> Result<u64, String> {
     positive(value).and_then(|n| if n <= 64 { Ok(n) } else { Err("must be at most 64".into()) })
 }
 
+/// `--db`: a file, `:memory:`, `off`, or a PostgreSQL URL.
+pub fn db_location(value: &str) -> Result<crate::db::DbLocation, String> {
+    crate::db::DbLocation::parse(value)
+}
+
 /// A number of failed logins: a whole number that fits in 32 bits.
 pub fn attempts(value: &str) -> Result<u32, String> {
     whole(value).and_then(|n| u32::try_from(n).map_err(|_| "is too large".into()))

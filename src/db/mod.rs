@@ -13,6 +13,10 @@
 
 mod batch;
 pub mod migrations;
+pub mod pg;
+mod sqlite_store;
+
+pub use sqlite_store::SqliteStore;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -24,8 +28,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::app::{Completer, HeaderValue, HttpError, Response};
-use crate::http::status::StatusCode;
+use crate::store::StoreError;
 
 /// Database threads unless `--db-threads` says otherwise.
 pub const DEFAULT_THREADS: usize = 2;
@@ -42,6 +45,8 @@ const STATEMENT_CACHE: usize = 64;
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbLocation {
+    /// A PostgreSQL server (`postgres://user:password@host:port/dbname`).
+    Postgres(pg::PgUrl),
     /// A file (created if missing).
     File(PathBuf),
     /// A throwaway in-memory database, gone at exit; served by a single pool thread.
@@ -52,13 +57,14 @@ pub enum DbLocation {
 }
 
 impl DbLocation {
-    /// `:memory:`, `off`, or a path.
-    pub fn parse(value: &str) -> DbLocation {
-        match value {
+    /// `:memory:`, `off`, a `postgres://` or `postgresql://` URL, or a path.
+    pub fn parse(value: &str) -> Result<DbLocation, String> {
+        Ok(match value {
             ":memory:" => DbLocation::Memory,
             "off" => DbLocation::Off,
+            url if pg::PgUrl::is_url(url) => DbLocation::Postgres(pg::PgUrl::parse(url)?),
             path => DbLocation::File(path.into()),
-        }
+        })
     }
 }
 
@@ -69,8 +75,10 @@ pub enum DbError {
     Sqlite(rusqlite::Error),
     /// A pool thread could not be started.
     Thread(std::io::Error),
-    /// The database is switched off (`--db off`).
+    /// Not an SQLite database: off (`--db off`), or PostgreSQL.
     Off,
+    /// PostgreSQL: the URL, the login or start-up failed.
+    Postgres(String),
     /// The database file can be read but not written by this process: every write would fail.
     ReadOnly(PathBuf),
 }
@@ -81,6 +89,7 @@ impl fmt::Display for DbError {
             DbError::Sqlite(e) => write!(f, "database: {e}"),
             DbError::Thread(e) => write!(f, "database thread: {e}"),
             DbError::Off => f.write_str("the database is off"),
+            DbError::Postgres(e) => f.write_str(e),
             DbError::ReadOnly(path) => {
                 write!(
                     f,
@@ -100,8 +109,57 @@ impl From<rusqlite::Error> for DbError {
     }
 }
 
-/// Work for a pool thread: runs against that thread's connection, returns the response.
-pub type Work = Box<dyn FnOnce(&mut Connection) -> Response + Send>;
+/// Work for a pool thread: an operation and where its result goes.
+pub trait Job: Send {
+    /// Runs against the thread's connection. The result is delivered only later, after the
+    /// transaction holding it committed.
+    fn run(self: Box<Self>, connection: &mut Connection) -> Finished;
+    /// The job will not run (the queue is full, or the pool closed): answer with `error`.
+    fn refuse(self: Box<Self>, error: StoreError);
+}
+
+/// A job that ran, waiting for its transaction's fate.
+pub struct Finished {
+    /// Whether the job failed: its savepoint is rolled back.
+    pub failed: bool,
+    /// Delivers the result, or the commit's failure instead (`Some`).
+    pub deliver: Box<dyn FnOnce(Option<StoreError>) + Send>,
+}
+
+/// A job from a closure and its callback.
+pub fn job<T: Send + 'static>(
+    op: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    done: crate::store::Done<T>,
+) -> Box<dyn Job> {
+    struct Op<F, T> {
+        op: F,
+        done: crate::store::Done<T>,
+    }
+    impl<F, T> Job for Op<F, T>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        fn run(self: Box<Self>, connection: &mut Connection) -> Finished {
+            let Op { op, done } = *self;
+            let result = op(connection);
+            Finished {
+                failed: result.is_err(),
+                deliver: Box::new(move |commit| {
+                    done(match commit {
+                        Some(error) => Err(error),
+                        None => result,
+                    })
+                }),
+            }
+        }
+
+        fn refuse(self: Box<Self>, error: StoreError) {
+            (self.done)(Err(error));
+        }
+    }
+    Box::new(Op { op, done })
+}
 
 /// What a job does to the database, which decides how a database thread runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,16 +195,15 @@ impl Durability {
     }
 }
 
-/// A unit of work and where its response goes.
-pub struct Job {
-    work: Work,
-    completer: Completer,
+/// A job and how it touches the database.
+struct Queued {
+    job: Box<dyn Job>,
     access: Access,
 }
 
 /// The pool of database threads.
 pub struct DbPool {
-    sender: Mutex<Option<SyncSender<Job>>>,
+    sender: Mutex<Option<SyncSender<Queued>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -174,7 +231,7 @@ impl DbPool {
             format!("file:pollserve-{}-{}?mode=memory&cache=shared", std::process::id(), unique());
         let open = || -> Result<Connection, DbError> {
             let connection = match location {
-                DbLocation::Off => return Err(DbError::Off),
+                DbLocation::Off | DbLocation::Postgres(_) => return Err(DbError::Off),
                 DbLocation::File(path) => {
                     // SQLite falls back to read-only without a word when the file cannot be
                     // written; every write would then fail with 500. Refuse to start instead.
@@ -201,7 +258,7 @@ impl DbPool {
         for _ in 1..threads {
             connections.push(open()?);
         }
-        let (sender, receiver) = sync_channel::<Job>(QUEUE_PER_THREAD * threads);
+        let (sender, receiver) = sync_channel::<Queued>(QUEUE_PER_THREAD * threads);
         let receiver = Arc::new(Mutex::new(receiver));
         let mut handles = Vec::new();
         for (index, mut connection) in connections.into_iter().enumerate() {
@@ -218,19 +275,18 @@ impl DbPool {
         Ok((Arc::new(DbPool { sender: Mutex::new(Some(sender)), threads: Mutex::new(handles) }), initialized))
     }
 
-    /// Queues `work`; its response goes to `completer`. When the queue is full the request is
-    /// answered at once with 503 and `Retry-After`.
-    pub fn submit(&self, completer: Completer, access: Access, work: Work) {
-        let job = Job { work, completer, access };
+    /// Queues `job`. When the queue is full it is refused at once ([`StoreError::busy`]).
+    pub fn submit(&self, access: Access, job: Box<dyn Job>) {
+        let queued = Queued { job, access };
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let refused = match sender {
-            Some(sender) => match sender.try_send(job) {
+            Some(sender) => match sender.try_send(queued) {
                 Ok(()) => return,
-                Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job,
+                Err(TrySendError::Full(queued) | TrySendError::Disconnected(queued)) => queued,
             },
-            None => job,
+            None => queued,
         };
-        refused.completer.complete(overloaded());
+        refused.job.refuse(StoreError::busy("the database queue is full"));
     }
 
     /// Stops accepting jobs, lets queued ones finish, and joins the threads.
@@ -241,14 +297,6 @@ impl DbPool {
             let _ = thread.join();
         }
     }
-}
-
-/// 503 for a full queue.
-pub fn overloaded() -> Response {
-    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database busy, retry shortly")
-        .with_header("Retry-After", HeaderValue::from_static("1"))
-        .with_cause("the database queue is full")
-        .into()
 }
 
 /// Per-connection settings: WAL, foreign keys, a busy timeout, a statement cache.
@@ -284,48 +332,51 @@ fn unique() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Occupies one of `pool`'s threads with a job (connection key 0) that waits until the returned
-/// sender sends, so the jobs submitted meanwhile queue up: for tests of queueing and batches.
+/// Occupies one of `pool`'s threads with a job that waits until the returned sender sends, so
+/// the jobs submitted meanwhile queue up: for tests of queueing and batches. The job's result
+/// (`Ok(0)`) goes to `results`.
 #[cfg(test)]
-fn hold_a_thread(pool: &DbPool, target: &crate::app::defer::DeferTarget) -> std::sync::mpsc::Sender<()> {
+fn hold_a_thread(
+    pool: &DbPool,
+    results: &std::sync::mpsc::Sender<Result<i64, StoreError>>,
+) -> std::sync::mpsc::Sender<()> {
     let (release, gate) = std::sync::mpsc::channel::<()>();
-    let (_, completer) = target.completer(0, 0);
-    let work: Work = Box::new(move |_| {
+    let results = results.clone();
+    let op = move |_: &mut Connection| {
         let _ = gate.recv();
-        Response::no_content()
-    });
-    pool.submit(completer, Access::Alone, work);
+        Ok(0)
+    };
+    pool.submit(Access::Alone, job(op, Box::new(move |r| results.send(r).unwrap())));
     release
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+
     use super::*;
-    use crate::app::defer::DeferTarget;
+    use crate::store::ErrorKind;
 
     #[test]
-    fn a_full_queue_answers_503_at_once_and_queued_jobs_still_run() {
+    fn a_full_queue_is_refused_at_once_and_queued_jobs_still_run() {
         let (pool, ()) = DbPool::open(&DbLocation::Memory, 1, Durability::Normal, |_| Ok(())).unwrap();
-        let (target, completions) = DeferTarget::new(None);
+        let (results, finished) = mpsc::channel();
         // Job 0 blocks the only thread; then QUEUE_PER_THREAD jobs fill the queue.
-        let release = hold_a_thread(&pool, &target);
+        let release = hold_a_thread(&pool, &results);
         // The thread may or may not have taken job 0 yet; submit until one is refused.
         let mut submitted = 1;
         loop {
-            let (_, completer) = target.completer(submitted, 0);
-            pool.submit(completer, Access::Alone, Box::new(|_| Response::no_content()));
-            if let Ok(refused) = completions.try_recv() {
-                assert_eq!(refused.response.status, StatusCode::SERVICE_UNAVAILABLE);
-                assert_eq!(refused.response.header("retry-after").unwrap().as_bytes(), b"1");
+            let sent = results.clone();
+            pool.submit(Access::Alone, job(|_| Ok(1), Box::new(move |r| sent.send(r).unwrap())));
+            if let Ok(refused) = finished.try_recv() {
+                assert_eq!(refused.unwrap_err().kind, ErrorKind::Busy);
                 break;
             }
             submitted += 1;
             assert!(submitted <= QUEUE_PER_THREAD + 2, "the queue never filled");
         }
         release.send(()).unwrap();
-        let done = (0..submitted)
-            .map(|_| completions.recv().unwrap())
-            .filter(|c| c.response.status == StatusCode::NO_CONTENT);
+        let done = (0..submitted).map(|_| finished.recv().unwrap()).filter(Result::is_ok);
         assert_eq!(done.count(), submitted);
         pool.close();
     }

@@ -22,7 +22,8 @@ use super::log;
 use super::timers::Timers;
 use super::{interrupted, would_block};
 use crate::app::defer::{Completion, DeferTarget};
-use crate::app::{App, HeaderValue, HttpError};
+use crate::app::on_loop::TOKENS_PER_SERVICE;
+use crate::app::{App, HeaderValue, HttpError, LoopService};
 use crate::http::date::CachedDate;
 use crate::http::response::Persistence;
 use crate::http::status::StatusCode;
@@ -33,6 +34,9 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Connection tokens are slab keys offset past the fixed tokens.
 const FIRST_CONN: usize = 2;
+/// Tokens from here on belong to the app's loop services, [`TOKENS_PER_SERVICE`] each (far
+/// above any connection's token).
+const FIRST_SERVICE: usize = usize::MAX / 2;
 
 /// Readiness events taken per `poll` call.
 const EVENTS_PER_POLL: usize = 1024;
@@ -126,6 +130,8 @@ pub struct Worker {
     completions: Receiver<Completion>,
     /// The id the next connection gets.
     next_conn_id: u64,
+    /// Wakes this loop from other threads.
+    waker: Arc<Waker>,
 }
 
 impl Worker {
@@ -154,6 +160,7 @@ impl Worker {
             accept_retry_at: None,
             completions,
             next_conn_id: 0,
+            waker: Arc::clone(&waker),
         };
         Ok((worker, waker))
     }
@@ -162,8 +169,11 @@ impl Worker {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut drain_deadline: Option<Instant> = None;
+        // Started here, on the loop's own thread: they may keep thread-local state.
+        let mut services = self.start_services()?;
+        let waker = Arc::clone(&self.waker);
         loop {
-            let timeout = self.poll_timeout(Instant::now(), drain_deadline);
+            let timeout = self.poll_timeout(&mut services, Instant::now(), drain_deadline);
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if interrupted(&e) {
                     continue;
@@ -172,17 +182,8 @@ impl Worker {
             }
             let now = Instant::now();
             self.env.date.refresh(SystemTime::now());
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(now),
-                    WAKER => self.deliver_completions(now),
-                    Token(token) => {
-                        let read_closed = event.is_read_closed() || event.is_error();
-                        self.on_ready(token - FIRST_CONN, read_closed, now);
-                    }
-                }
-            }
-            self.fire_timers(now);
+            // Responses this loop completes for itself need no wake-up: they are delivered below.
+            crate::wake::batched(Some(&waker), || self.turn(&mut services, &events, now));
             if self.accept_retry_at.is_some_and(|at| at <= now) {
                 self.accept_retry_at = None;
                 self.accept(now);
@@ -198,8 +199,53 @@ impl Worker {
         }
     }
 
-    fn poll_timeout(&self, now: Instant, drain_deadline: Option<Instant>) -> Option<Duration> {
+    /// Starts the app's loop services on this thread.
+    fn start_services(&self) -> io::Result<Vec<Box<dyn LoopService>>> {
+        let now = Instant::now();
+        let registry = self.poll.registry();
+        let services = self.env.app.loop_services().iter().enumerate();
+        services
+            .map(|(index, services)| {
+                services.start(registry, FIRST_SERVICE + index * TOKENS_PER_SERVICE, &self.waker, now)
+            })
+            .collect()
+    }
+
+    /// One turn of the loop: readiness, deadlines, services, and the responses that came back.
+    fn turn(&mut self, services: &mut [Box<dyn LoopService>], events: &Events, now: Instant) {
+        for event in events {
+            match event.token() {
+                LISTENER => self.accept(now),
+                WAKER => {}
+                Token(token) if token >= FIRST_SERVICE => {
+                    let index = (token - FIRST_SERVICE) / TOKENS_PER_SERVICE;
+                    if let Some(service) = services.get_mut(index) {
+                        service.on_ready(event.token(), now);
+                    }
+                }
+                Token(token) => {
+                    let read_closed = event.is_read_closed() || event.is_error();
+                    self.on_ready(token - FIRST_CONN, read_closed, now);
+                }
+            }
+        }
+        self.fire_timers(now);
+        self.deliver_completions(now);
+        for service in services.iter_mut() {
+            service.turn(now);
+        }
+        self.deliver_completions(now);
+    }
+
+    fn poll_timeout(
+        &self,
+        services: &mut [Box<dyn LoopService>],
+        now: Instant,
+        drain_deadline: Option<Instant>,
+    ) -> Option<Duration> {
+        let services = services.iter_mut().filter_map(|s| s.next_deadline(now)).min();
         [
+            services.map(|at| at.saturating_duration_since(now)),
             self.timers.next_in(now),
             self.accept_retry_at.map(|at| at.saturating_duration_since(now)),
             drain_deadline.map(|at| at.saturating_duration_since(now)),

@@ -1,24 +1,27 @@
-//! `/api`: users, login/logout and the `items` resource, backed by SQLite.
+//! `/api`: users, login/logout and the `items` resource, on a [`Store`].
 //!
-//! Every handler here validates what it can on the loop (cheap), then defers: the database work
-//! (and password hashing) runs on the [`DbPool`], and the response comes back through the
-//! connection's `Completer`. All SQL is parameterised; nothing is built with `format!`.
+//! Every handler here validates what it can on the loop (cheap), then defers: the store answers
+//! later through a callback (on a database thread for SQLite, on this loop for PostgreSQL), and
+//! password hashing runs on the [`Blocking`] pool. The response goes back through the
+//! connection's `Completer`. The handlers do not know which database is behind the store.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::auth::{self, LoginLimiter, TokenCache};
+use crate::app::blocking::Blocking;
 use crate::app::middleware::Principal;
 use crate::app::response::FieldError;
-use crate::app::{App, Context, HttpError, Reply, Request, Response};
-use crate::db::{Access, DbError, DbLocation, DbPool, Durability};
+use crate::app::{App, Completer, Context, HeaderValue, HttpError, Reply, Request, Response};
+use crate::db::pg::PgStore;
+use crate::db::{DbError, DbLocation, Durability, SqliteStore};
 use crate::http::request::Method;
 use crate::http::status::StatusCode;
+use crate::store::{self, Change, ErrorKind, ItemFields, ItemQuery, NewUser, Store, StoreError, TokenRow};
 
 /// Items per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -29,11 +32,15 @@ pub const MAX_TITLE: usize = 200;
 /// Longest item body, in characters.
 pub const MAX_BODY: usize = 10_000;
 
-/// What the API handlers share: the database pool, live tokens, the login limiter.
+/// What the API handlers share: the store, live tokens, the login limiter.
 #[derive(Debug)]
 pub struct Services {
-    /// The database threads.
-    pub db: Arc<DbPool>,
+    /// Where users, tokens and items are kept.
+    pub store: Arc<dyn Store>,
+    /// PostgreSQL's per-worker connections, when the store is PostgreSQL.
+    pg: Option<Arc<PgStore>>,
+    /// Threads for password hashing.
+    pub blocking: Arc<Blocking>,
     /// Live bearer tokens.
     pub tokens: Arc<TokenCache>,
     /// Failed-login counts per client address.
@@ -47,8 +54,10 @@ pub struct Services {
 /// How the API is set up: the command line's database and login settings.
 #[derive(Debug, Clone)]
 pub struct ApiOptions {
-    /// Database pool threads.
+    /// Database pool threads (SQLite), or password-hashing threads (PostgreSQL).
     pub db_threads: usize,
+    /// PostgreSQL connections per worker.
+    pub db_connections: usize,
     /// Failed logins per client address per minute before 429.
     pub max_failed_logins: u32,
     /// How long a token stays valid after login.
@@ -62,6 +71,7 @@ impl Default for ApiOptions {
         ApiOptions {
             db_sync: Durability::Normal,
             db_threads: crate::db::DEFAULT_THREADS,
+            db_connections: crate::db::pg::DEFAULT_CONNECTIONS,
             max_failed_logins: auth::MAX_FAILED_LOGINS,
             token_lifetime: auth::TOKEN_LIFETIME,
         }
@@ -75,6 +85,8 @@ pub enum StartError {
     Db(DbError),
     /// The dummy hash of the login timing defence could not be built.
     DummyHash(HttpError),
+    /// The password-hashing threads could not be started.
+    Threads(std::io::Error),
 }
 
 impl std::fmt::Display for StartError {
@@ -82,6 +94,7 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Db(e) => write!(f, "cannot open the database: {e}"),
             StartError::DummyHash(e) => write!(f, "cannot prepare the login timing defence: {}", e.message),
+            StartError::Threads(e) => write!(f, "cannot start the password-hashing threads: {e}"),
         }
     }
 }
@@ -92,17 +105,39 @@ impl Services {
     /// Opens (and migrates) the database, loads the live tokens and builds the dummy hash.
     pub fn open(location: &DbLocation, options: &ApiOptions) -> Result<Arc<Services>, StartError> {
         let dummy_hash = auth::dummy_hash().map_err(StartError::DummyHash)?;
-        let (db, tokens) = DbPool::open(location, options.db_threads, options.db_sync, |connection| {
-            TokenCache::load(connection)
-        })
-        .map_err(StartError::Db)?;
+        let now = auth::unix_now();
+        let tokens = Arc::new(TokenCache::default());
+        let (store, pg): (Arc<dyn Store>, _) = match location {
+            DbLocation::Postgres(url) => {
+                let loader = Arc::clone(&tokens);
+                let load = move |rows: Vec<TokenRow>| loader.load(rows);
+                let pg =
+                    PgStore::open(url, options.db_connections, Box::new(load)).map_err(StartError::Db)?;
+                (Arc::clone(&pg) as Arc<dyn Store>, Some(pg))
+            }
+            _ => {
+                let (store, rows) = SqliteStore::open(location, options.db_threads, options.db_sync, now)
+                    .map_err(StartError::Db)?;
+                tokens.load(rows);
+                (Arc::new(store), None)
+            }
+        };
+        let blocking = Blocking::new("pollserve-hash", options.db_threads).map_err(StartError::Threads)?;
         Ok(Arc::new(Services {
-            db,
-            tokens: Arc::new(tokens),
+            store,
+            pg,
+            blocking,
+            tokens,
             logins: LoginLimiter::new(options.max_failed_logins),
             token_lifetime: options.token_lifetime,
             dummy_hash,
         }))
+    }
+
+    /// Finishes queued work (commits included) and stops the database and hashing threads.
+    pub fn close(&self) {
+        self.blocking.close();
+        self.store.close();
     }
 }
 
@@ -121,7 +156,8 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         let services = Arc::clone(services);
         move |request: &Request<'_>, context: &mut Context<'_>| f(&services, request, context)
     };
-    app.post("/api/users", s(create_user))
+    let app = app
+        .post("/api/users", s(create_user))
         .post("/api/login", s(login))
         .post("/api/logout", s(logout))
         .get("/api/items", s(list_items))
@@ -129,32 +165,55 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         .get("/api/items/{id}", s(get_item))
         .put("/api/items/{id}", s(update_item))
         .delete("/api/items/{id}", s(delete_item))
-        .with(auth::Auth::new(Arc::clone(&services.tokens), protects))
+        .with(auth::Auth::new(Arc::clone(&services.tokens), protects));
+    match &services.pg {
+        Some(pg) => app.on_each_worker(Arc::clone(pg) as Arc<dyn crate::app::LoopServices>),
+        None => app,
+    }
 }
 
-/// Defers the response and runs `work` on the database pool, alone or grouped with other writes
-/// (see [`Access`]).
-fn on_db(
-    services: &Services,
-    context: &mut Context<'_>,
-    access: Access,
-    work: impl FnOnce(&mut Connection) -> Result<Response, HttpError> + Send + 'static,
-) -> Result<Reply, HttpError> {
-    let (deferred, completer) = context.defer()?;
-    let work = Box::new(move |connection: &mut Connection| work(connection).unwrap_or_else(Response::from));
-    services.db.submit(completer, access, work);
-    Ok(deferred.into())
+/// The callback of a store operation that answers the deferred request: `respond` turns the
+/// result into the response; a store error answers 503 or 500 (see [`store_error`]).
+fn answer<T: 'static>(
+    completer: Completer,
+    respond: impl FnOnce(T) -> Result<Response, HttpError> + Send + 'static,
+) -> store::Done<T> {
+    Box::new(move |result| {
+        let response = result.map_err(store_error).and_then(respond).unwrap_or_else(Response::from);
+        completer.complete(response);
+    })
 }
 
-/// Maps an SQLite failure to a response: busy → 503, anything else → 500.
-fn db_error(error: rusqlite::Error) -> HttpError {
-    match error.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database busy")
-                .with_header("Retry-After", crate::app::HeaderValue::from_static("1"))
-                .with_cause(error)
+/// A store error as a response: busy or unavailable → 503 with `Retry-After`, failed → 500; the
+/// cause goes to the log only.
+fn store_error(error: StoreError) -> HttpError {
+    let retry = |message: &'static str| {
+        HttpError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+            .with_header("Retry-After", HeaderValue::from_static("1"))
+    };
+    match error.kind {
+        ErrorKind::Busy => retry("database busy, retry shortly"),
+        ErrorKind::Unavailable => retry("database unavailable, retry shortly"),
+        ErrorKind::Failed => HttpError::internal("database error"),
+    }
+    .with_cause(error.cause)
+}
+
+/// Runs `task` on the hashing threads, or answers 503 at once when they are saturated.
+fn on_blocking(services: &Services, completer: Completer, task: impl FnOnce(Completer) + Send + 'static) {
+    let slot = Arc::new(std::sync::Mutex::new(Some((completer, task))));
+    let taken = Arc::clone(&slot);
+    let run = move || {
+        if let Some((completer, task)) =
+            taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+        {
+            task(completer);
         }
-        _ => HttpError::internal("database error").with_cause(error),
+    };
+    if services.blocking.spawn(run).is_err()
+        && let Some((completer, _)) = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    {
+        completer.complete(store_error(StoreError::busy("the password-hashing queue is full")));
     }
 }
 
@@ -214,25 +273,26 @@ fn create_user(
     if !problems.is_empty() {
         return Err(HttpError::invalid_fields(problems));
     }
-    on_db(services, context, Access::Alone, move |connection| {
-        let hash = auth::hash_password(&password)?;
-        let now = auth::unix_now();
-        let inserted = connection.execute(
-            "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
-            params![username, hash, now],
+    let (deferred, completer) = context.defer()?;
+    let store = Arc::clone(&services.store);
+    on_blocking(services, completer, move |completer| {
+        let password_hash = match auth::hash_password(&password) {
+            Ok(hash) => hash,
+            Err(error) => return completer.complete(error),
+        };
+        let user = NewUser { username, password_hash, created_at: auth::unix_now() };
+        store.create_user(
+            user,
+            answer(completer, |user: Option<store::User>| match user {
+                Some(user) => Ok(Response::json(
+                    StatusCode::CREATED,
+                    &json!({ "id": user.id, "username": user.username, "created_at": rfc3339(user.created_at) }),
+                )),
+                None => Err(HttpError::new(StatusCode::CONFLICT, "username already taken")),
+            }),
         );
-        match inserted {
-            Ok(_) => {
-                let id = connection.last_insert_rowid();
-                let user = json!({ "id": id, "username": username, "created_at": rfc3339(now) });
-                Ok(Response::json(StatusCode::CREATED, &user))
-            }
-            Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                Err(HttpError::new(StatusCode::CONFLICT, "username already taken"))
-            }
-            Err(e) => Err(db_error(e)),
-        }
-    })
+    });
+    Ok(deferred.into())
 }
 
 fn login(
@@ -252,32 +312,55 @@ fn login(
         ]));
     };
     let (username, password) = (username.clone(), password.clone());
+    let lookup = username.clone();
+    let (deferred, completer) = context.defer()?;
     let services_for_job = Arc::clone(services);
-    on_db(services, context, Access::Alone, move |connection| {
-        let services = services_for_job;
-        let user: Option<(i64, String)> = connection
-            .prepare_cached("SELECT id, password_hash FROM users WHERE username = ?1")
-            .and_then(|mut s| s.query_row([&username], |row| Ok((row.get(0)?, row.get(1)?))).optional())
-            .map_err(db_error)?;
-        // Unknown users are checked against a dummy hash so both failures take as long.
-        let phc = user.as_ref().map_or_else(|| services.dummy_hash.clone(), |(_, phc)| phc.clone());
-        let valid = auth::verify_password(&password, &phc);
-        let Some((user_id, _)) = user.filter(|_| valid) else {
-            services.logins.failed(address, Instant::now());
-            return Err(HttpError::new(StatusCode::UNAUTHORIZED, "invalid username or password"));
-        };
-        let token = auth::new_token()?;
-        let hash = auth::token_hash(&token);
-        let expires_at =
-            auth::unix_now() + i64::try_from(services.token_lifetime.as_secs()).unwrap_or(i64::MAX);
-        connection
-            .prepare_cached("INSERT INTO tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![hash.as_slice(), user_id, expires_at]))
-            .map_err(db_error)?;
-        services.tokens.insert(hash, Principal { user_id, username: username.into() }, expires_at);
-        services.logins.succeeded(address);
-        Ok(Response::json(StatusCode::OK, &json!({ "token": token, "expires_at": rfc3339(expires_at) })))
-    })
+    let found = move |result: Result<Option<store::Credentials>, StoreError>| match result {
+        Err(error) => completer.complete(store_error(error)),
+        Ok(user) => {
+            let services = Arc::clone(&services_for_job);
+            on_blocking(&services_for_job, completer, move |completer| {
+                check_password(&services, user, username, &password, address, completer);
+            });
+        }
+    };
+    services.store.credentials(lookup, Box::new(found));
+    Ok(deferred.into())
+}
+
+/// The CPU-heavy half of a login (on the hashing threads): check the password (unknown users
+/// against a dummy hash, so both failures take as long), then store a new token.
+fn check_password(
+    services: &Arc<Services>,
+    user: Option<store::Credentials>,
+    username: String,
+    password: &str,
+    address: IpAddr,
+    completer: Completer,
+) {
+    let phc = user.as_ref().map_or(services.dummy_hash.as_str(), |user| user.password_hash.as_str());
+    let valid = auth::verify_password(password, phc);
+    let Some(user) = user.filter(|_| valid) else {
+        services.logins.failed(address, Instant::now());
+        return completer.complete(HttpError::new(StatusCode::UNAUTHORIZED, "invalid username or password"));
+    };
+    let token = match auth::new_token() {
+        Ok(token) => token,
+        Err(error) => return completer.complete(error),
+    };
+    let expires_at = auth::unix_now() + i64::try_from(services.token_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let row = TokenRow { hash: auth::token_hash(&token), user_id: user.user_id, username, expires_at };
+    let services = Arc::clone(services);
+    let stored = row.clone();
+    services.clone().store.insert_token(
+        row,
+        answer(completer, move |()| {
+            let principal = Principal { user_id: stored.user_id, username: stored.username.into() };
+            services.tokens.insert(stored.hash, principal, stored.expires_at);
+            services.logins.succeeded(address);
+            Ok(Response::json(StatusCode::OK, &json!({ "token": token, "expires_at": rfc3339(expires_at) })))
+        }),
+    );
 }
 
 fn logout(
@@ -287,15 +370,16 @@ fn logout(
 ) -> Result<Reply, HttpError> {
     let token = auth::bearer(request).ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))?;
     let hash = auth::token_hash(token);
-    let services_for_job = Arc::clone(services);
-    on_db(services, context, Access::Alone, move |connection| {
-        connection
-            .prepare_cached("UPDATE tokens SET revoked = 1 WHERE token_hash = ?1")
-            .and_then(|mut s| s.execute([hash.as_slice()]))
-            .map_err(db_error)?;
-        services_for_job.tokens.revoke(&hash);
-        Ok(Response::no_content())
-    })
+    let (deferred, completer) = context.defer()?;
+    let tokens = Arc::clone(&services.tokens);
+    services.store.revoke_token(
+        hash,
+        answer(completer, move |()| {
+            tokens.revoke(&hash);
+            Ok(Response::no_content())
+        }),
+    );
+    Ok(deferred.into())
 }
 
 // --- items ----------------------------------------------------------------------------------
@@ -312,38 +396,22 @@ struct Item {
     updated_at: String,
 }
 
-const SELECT_ITEM: &str = "SELECT i.id, i.title, i.body, i.done, u.username, i.created_at, i.updated_at
-     FROM items i JOIN users u ON u.id = i.owner";
-
-fn item_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
-    Ok(Item {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        body: row.get(2)?,
-        done: row.get(3)?,
-        owner: row.get(4)?,
-        created_at: rfc3339(row.get(5)?),
-        updated_at: rfc3339(row.get(6)?),
-    })
-}
-
-fn load_item(connection: &Connection, id: i64) -> Result<Option<Item>, HttpError> {
-    connection
-        .prepare_cached(&[SELECT_ITEM, " WHERE i.id = ?1"].concat())
-        .and_then(|mut s| s.query_row([id], item_from_row).optional())
-        .map_err(db_error)
-}
-
-/// A validated item body.
-#[derive(Debug)]
-struct ItemInput {
-    title: String,
-    body: String,
-    done: bool,
+impl From<store::Item> for Item {
+    fn from(item: store::Item) -> Item {
+        Item {
+            id: item.id,
+            title: item.title,
+            body: item.body,
+            done: item.done,
+            owner: item.owner,
+            created_at: rfc3339(item.created_at),
+            updated_at: rfc3339(item.updated_at),
+        }
+    }
 }
 
 /// Checks every field and reports all problems at once (422).
-fn item_input(request: &Request<'_>) -> Result<ItemInput, HttpError> {
+fn item_input(request: &Request<'_>) -> Result<ItemFields, HttpError> {
     let object = json_object(request)?;
     let mut problems = Vec::new();
     let title = match object.get("title") {
@@ -382,7 +450,7 @@ fn item_input(request: &Request<'_>) -> Result<ItemInput, HttpError> {
         }
     };
     if problems.is_empty() {
-        Ok(ItemInput { title, body, done })
+        Ok(ItemFields { title, body, done })
     } else {
         Err(HttpError::invalid_fields(problems))
     }
@@ -422,22 +490,28 @@ fn list_items(
         let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         ["%", &escaped, "%"].concat()
     });
-    on_db(services, context, Access::Alone, move |connection| {
-        const FILTER: &str =
-            " WHERE (?1 IS NULL OR i.title LIKE ?1 ESCAPE '\\' OR i.body LIKE ?1 ESCAPE '\\')";
-        let total: i64 = connection
-            .prepare_cached(&["SELECT count(*) FROM items i", FILTER].concat())
-            .and_then(|mut s| s.query_row([&pattern], |row| row.get(0)))
-            .map_err(db_error)?;
-        let items: Vec<Item> = connection
-            .prepare_cached(&[SELECT_ITEM, FILTER, " ORDER BY i.id LIMIT ?2 OFFSET ?3"].concat())
-            .and_then(|mut s| s.query_map(params![pattern, limit, offset], item_from_row)?.collect())
-            .map_err(db_error)?;
-        Ok(Response::json(
-            StatusCode::OK,
-            &json!({ "items": items, "limit": limit, "offset": offset, "total": total }),
-        ))
-    })
+    let (deferred, completer) = context.defer()?;
+    let query = ItemQuery { pattern, limit, offset };
+    services.store.items(
+        query,
+        answer(completer, move |page: store::ItemPage| {
+            let items: Vec<Item> = page.items.into_iter().map(Item::from).collect();
+            Ok(Response::json(
+                StatusCode::OK,
+                &json!({ "items": items, "limit": limit, "offset": offset, "total": page.total }),
+            ))
+        }),
+    );
+    Ok(deferred.into())
+}
+
+/// 404 for an item that does not exist, 403 for one the caller does not own.
+fn changed<T>(change: Change<T>) -> Result<T, HttpError> {
+    match change {
+        Change::Done(result) => Ok(result),
+        Change::NotFound => Err(HttpError::not_found("no such item")),
+        Change::NotOwner => Err(HttpError::new(StatusCode::FORBIDDEN, "not your item")),
+    }
 }
 
 fn get_item(
@@ -446,10 +520,15 @@ fn get_item(
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
-    on_db(services, context, Access::Alone, move |connection| match load_item(connection, id)? {
-        Some(item) => Ok(Response::json(StatusCode::OK, &item)),
-        None => Err(HttpError::not_found("no such item")),
-    })
+    let (deferred, completer) = context.defer()?;
+    services.store.item(
+        id,
+        answer(completer, |item| match item {
+            Some(item) => Ok(Response::json(StatusCode::OK, &Item::from(item))),
+            None => Err(HttpError::not_found("no such item")),
+        }),
+    );
+    Ok(deferred.into())
 }
 
 fn create_item(
@@ -457,33 +536,18 @@ fn create_item(
     request: &Request<'_>,
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
-    let input = item_input(request)?;
+    let fields = item_input(request)?;
     let owner = caller(context)?;
-    on_db(services, context, Access::Grouped, move |connection| {
-        let now = auth::unix_now();
-        connection
-            .prepare_cached(
-                "INSERT INTO items (title, body, done, owner, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            )
-            .and_then(|mut s| s.execute(params![input.title, input.body, input.done, owner.user_id, now]))
-            .map_err(db_error)?;
-        let id = connection.last_insert_rowid();
-        let item = load_item(connection, id)?.ok_or_else(|| HttpError::internal("item vanished"))?;
-        Ok(Response::created(&["/api/items/", &id.to_string()].concat(), &item))
-    })
-}
-
-/// 404 if the item does not exist, 403 if the caller does not own it.
-fn check_owner(connection: &Connection, id: i64, caller: &Principal) -> Result<(), HttpError> {
-    let owner: Option<i64> = connection
-        .prepare_cached("SELECT owner FROM items WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |row| row.get(0)).optional())
-        .map_err(db_error)?;
-    match owner {
-        None => Err(HttpError::not_found("no such item")),
-        Some(owner) if owner != caller.user_id => Err(HttpError::new(StatusCode::FORBIDDEN, "not your item")),
-        Some(_) => Ok(()),
-    }
+    let (deferred, completer) = context.defer()?;
+    services.store.create_item(
+        owner.user_id,
+        fields,
+        auth::unix_now(),
+        answer(completer, |item: store::Item| {
+            Ok(Response::created(&["/api/items/", &item.id.to_string()].concat(), &Item::from(item)))
+        }),
+    );
+    Ok(deferred.into())
 }
 
 fn update_item(
@@ -492,21 +556,12 @@ fn update_item(
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
-    let input = item_input(request)?;
+    let fields = item_input(request)?;
     let caller = caller(context)?;
-    on_db(services, context, Access::Grouped, move |connection| {
-        let savepoint = connection.savepoint().map_err(db_error)?;
-        check_owner(&savepoint, id, &caller)?;
-        savepoint
-            .prepare_cached(
-                "UPDATE items SET title = ?1, body = ?2, done = ?3, updated_at = ?4 WHERE id = ?5",
-            )
-            .and_then(|mut s| s.execute(params![input.title, input.body, input.done, auth::unix_now(), id]))
-            .map_err(db_error)?;
-        let item = load_item(&savepoint, id)?.ok_or_else(|| HttpError::not_found("no such item"))?;
-        savepoint.commit().map_err(db_error)?;
-        Ok(Response::json(StatusCode::OK, &item))
-    })
+    let (deferred, completer) = context.defer()?;
+    let respond = |change| Ok(Response::json(StatusCode::OK, &Item::from(changed(change)?)));
+    services.store.update_item(id, caller.user_id, fields, auth::unix_now(), answer(completer, respond));
+    Ok(deferred.into())
 }
 
 fn delete_item(
@@ -516,11 +571,8 @@ fn delete_item(
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
     let caller = caller(context)?;
-    on_db(services, context, Access::Grouped, move |connection| {
-        let savepoint = connection.savepoint().map_err(db_error)?;
-        check_owner(&savepoint, id, &caller)?;
-        savepoint.execute("DELETE FROM items WHERE id = ?1", [id]).map_err(db_error)?;
-        savepoint.commit().map_err(db_error)?;
-        Ok(Response::no_content())
-    })
+    let (deferred, completer) = context.defer()?;
+    let respond = |change| changed(change).map(|()| Response::no_content());
+    services.store.delete_item(id, caller.user_id, answer(completer, respond));
+    Ok(deferred.into())
 }

@@ -1,0 +1,107 @@
+//! A small pool of threads for blocking or CPU-heavy work (password hashing), so that no
+//! event loop ever runs it. The queue is bounded: when it is full, work is refused at once and
+//! the caller answers 503 instead of waiting without limit.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// Tasks waiting per thread before new ones are refused.
+pub const QUEUE_PER_THREAD: usize = 64;
+
+type Task = Box<dyn FnOnce() + Send>;
+
+/// The pool.
+pub struct Blocking {
+    sender: Mutex<Option<SyncSender<Task>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Blocking")
+    }
+}
+
+/// The pool's queue was full (or it was closed): the task did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
+impl Blocking {
+    /// Starts `threads` threads (at least one), named `{name}-{i}`.
+    pub fn new(name: &str, threads: usize) -> std::io::Result<Arc<Blocking>> {
+        let threads = threads.max(1);
+        let (sender, receiver) = sync_channel::<Task>(QUEUE_PER_THREAD * threads);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut handles = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let receiver = Arc::clone(&receiver);
+            handles.push(
+                std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || run(&receiver))?,
+            );
+        }
+        Ok(Arc::new(Blocking { sender: Mutex::new(Some(sender)), threads: Mutex::new(handles) }))
+    }
+
+    /// Queues `task`, or refuses it when the queue is full.
+    pub fn spawn(&self, task: impl FnOnce() + Send + 'static) -> Result<(), Refused> {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match sender.map(|sender| sender.try_send(Box::new(task))) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => Err(Refused),
+        }
+    }
+
+    /// Stops taking tasks, lets queued ones finish, and joins the threads.
+    pub fn close(&self) {
+        self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(receiver: &Mutex<Receiver<Task>>) {
+    loop {
+        let task = {
+            let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
+            let Ok(task) = receiver.recv() else { return };
+            task
+        };
+        // A panicking task must not take the thread with it.
+        let _ = catch_unwind(AssertUnwindSafe(task));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_tasks_and_refuses_when_full() {
+        let pool = Blocking::new("test", 1).unwrap();
+        let (gate_open, gate) = std::sync::mpsc::channel::<()>();
+        let (done, finished) = std::sync::mpsc::channel();
+        pool.spawn(move || gate.recv().unwrap()).unwrap();
+        let mut queued = 0;
+        while pool
+            .spawn({
+                let done = done.clone();
+                move || done.send(()).unwrap()
+            })
+            .is_ok()
+        {
+            queued += 1;
+            assert!(queued <= QUEUE_PER_THREAD + 1);
+        }
+        gate_open.send(()).unwrap();
+        for _ in 0..queued {
+            finished.recv().unwrap();
+        }
+        pool.close();
+        assert_eq!(pool.spawn(|| {}), Err(Refused));
+    }
+}

@@ -1,0 +1,448 @@
+//! One PostgreSQL connection's protocol, without I/O: bytes from the server go in
+//! ([`Session::receive`]), bytes for the server come out ([`Session::output`]), and finished
+//! queries come out as [`Outcome`]s. The caller owns the socket; tests and the fuzz target feed
+//! bytes from memory.
+//!
+//! A session authenticates (cleartext, MD5 or SCRAM-SHA-256, via `postgres-protocol`), prepares
+//! its statements once, and then pipelines: queries are sent in batches, each batch ended by
+//! one `Sync`, and many batches may be in flight. Replies arrive in order, so the query a
+//! message answers is always the first unfinished one. A batch is one implicit transaction:
+//! its writes commit at its `Sync`, which the server confirms with `ReadyForQuery`, and only
+//! then are its queries' results handed out. If a query fails, the server skips the rest of
+//! the batch and rolls the batch back: the failed query gets its error, every other query of
+//! the batch comes back as [`Outcome::Retry`] to be sent again, and the connection carries on.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::authentication::md5_hash;
+use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
+use postgres_protocol::message::frontend;
+use postgres_types::{ToSql, Type};
+
+use super::sql::Statement;
+
+/// Who to log in as.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The role.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// The database.
+    pub database: String,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Login {{ user: {:?}, database: {:?}, password: *** }}", self.user, self.database)
+    }
+}
+
+/// An error the server reported (an `ErrorResponse`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerError {
+    /// The SQLSTATE code, e.g. `23505` for a unique violation.
+    pub code: String,
+    /// The primary message.
+    pub message: String,
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (SQLSTATE {})", self.message, self.code)
+    }
+}
+
+impl ServerError {
+    fn from_body(body: &ErrorResponseBody) -> ServerError {
+        let mut error = ServerError { code: String::new(), message: String::new() };
+        let mut fields = body.fields();
+        while let Ok(Some(field)) = fields.next() {
+            let value = String::from_utf8_lossy(field.value_bytes()).into_owned();
+            match field.type_() {
+                b'C' => error.code = value,
+                b'M' => error.message = value,
+                _ => {}
+            }
+        }
+        error
+    }
+
+    /// Whether the server refused the login itself (wrong password, unknown role or database,
+    /// not allowed to connect): retrying will not help.
+    pub fn is_login_refused(&self) -> bool {
+        // Class 28: invalid authorization; 3D000: invalid catalog name (no such database).
+        self.code.starts_with("28") || self.code == "3D000"
+    }
+}
+
+/// Why a session cannot go on: the connection must be closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fatal {
+    /// The server refused the login or failed the session (an `ErrorResponse` outside a query).
+    Server(ServerError),
+    /// The server sent something this client does not understand or did not expect.
+    Protocol(String),
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fatal::Server(e) => write!(f, "{e}"),
+            Fatal::Protocol(what) => write!(f, "protocol error: {what}"),
+        }
+    }
+}
+
+fn protocol(what: impl fmt::Display) -> Fatal {
+    Fatal::Protocol(what.to_string())
+}
+
+/// Where a session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The startup message is sent; the server is checking who we are.
+    Authenticating,
+    /// Authenticated; the server is starting the session (until its first `ReadyForQuery`).
+    Starting,
+    /// The statements are being prepared (until the next `ReadyForQuery`).
+    Preparing,
+    /// Queries can be sent (and may be in flight).
+    Ready,
+}
+
+/// A query to send: an encoded `Bind` and `Execute` of a prepared statement, or a simple query
+/// (several statements as text, for migrations).
+#[derive(Debug, Clone)]
+pub struct Query {
+    bytes: Bytes,
+    simple: bool,
+}
+
+impl Query {
+    /// Executes prepared statement `statement` with `params` (converted by `postgres-types` to
+    /// the statement's parameter types, in binary); results come back in binary.
+    pub fn prepared(statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Query, String> {
+        let mut buf = BytesMut::with_capacity(128);
+        let typed =
+            params.iter().zip(statement.params.iter().map(|oid| Type::from_oid(*oid).unwrap_or(Type::TEXT)));
+        frontend::bind(
+            "",
+            statement.name,
+            Some(1),
+            typed,
+            |(param, ty), buf| match param.to_sql_checked(&ty, buf)? {
+                postgres_types::IsNull::Yes => Ok(postgres_protocol::IsNull::Yes),
+                postgres_types::IsNull::No => Ok(postgres_protocol::IsNull::No),
+            },
+            Some(1),
+            &mut buf,
+        )
+        .map_err(|e| match e {
+            frontend::BindError::Conversion(e) => format!("{}: {e}", statement.name),
+            frontend::BindError::Serialization(e) => format!("{}: {e}", statement.name),
+        })?;
+        frontend::execute("", 0, &mut buf).map_err(|e| e.to_string())?;
+        Ok(Query { bytes: buf.freeze(), simple: false })
+    }
+
+    /// A simple query: `sql` may hold several statements; results come back as text.
+    pub fn simple(sql: &str) -> Query {
+        let mut buf = BytesMut::new();
+        let _ = frontend::query(sql, &mut buf);
+        Query { bytes: buf.freeze(), simple: true }
+    }
+}
+
+/// What became of a query (with the caller's tag `T`).
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// It ran and its batch committed: its rows (`DataRow` bodies, in order).
+    Rows(T, Vec<DataRowBody>),
+    /// It failed; its batch was rolled back.
+    Failed(T, ServerError),
+    /// Another query of its batch failed, so its work was rolled back or skipped: send it again.
+    Retry(T, Query),
+}
+
+/// A query in flight and what has come back for it so far.
+struct InFlight<T> {
+    tag: T,
+    query: Query,
+    rows: Vec<DataRowBody>,
+}
+
+/// The queries sent with one `Sync`.
+struct Batch<T> {
+    queries: Vec<InFlight<T>>,
+    /// The query the next reply is for (replies come in order).
+    next: usize,
+    /// The query that failed, and how.
+    failed: Option<(usize, ServerError)>,
+}
+
+/// How a session logs in.
+enum Auth {
+    /// Waiting for the server's first authentication request.
+    Started,
+    /// SCRAM-SHA-256 in progress.
+    Scram(Box<ScramSha256>),
+    /// The server said `AuthenticationOk`.
+    Done,
+}
+
+/// One connection's protocol state.
+pub struct Session<T> {
+    login: Login,
+    statements: &'static [Statement],
+    phase: Phase,
+    auth: Auth,
+    input: BytesMut,
+    output: BytesMut,
+    batches: VecDeque<Batch<T>>,
+    in_flight: usize,
+}
+
+impl<T> fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Session {{ phase: {:?}, in_flight: {} }}", self.phase, self.in_flight)
+    }
+}
+
+impl<T> Session<T> {
+    /// A new session: its startup message is already in [`Session::output`]. Once logged in it
+    /// prepares `statements` (none: it is ready at once).
+    pub fn new(login: Login, statements: &'static [Statement]) -> Session<T> {
+        let mut output = BytesMut::with_capacity(4096);
+        let parameters = [
+            ("user", login.user.as_str()),
+            ("database", login.database.as_str()),
+            ("application_name", "pollserve"),
+            ("client_encoding", "UTF8"),
+        ];
+        // Fails only for a NUL byte in a parameter, which the URL parser refuses.
+        let _ = frontend::startup_message(parameters, &mut output);
+        Session {
+            login,
+            statements,
+            phase: Phase::Authenticating,
+            auth: Auth::Started,
+            input: BytesMut::with_capacity(16 * 1024),
+            output,
+            batches: VecDeque::new(),
+            in_flight: 0,
+        }
+    }
+
+    /// Where the session is.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Queries sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The oldest query in flight (the first of the first batch: the next to be answered).
+    pub fn first_in_flight(&self) -> Option<&T> {
+        self.batches.front().and_then(|batch| batch.queries.first()).map(|query| &query.tag)
+    }
+
+    /// Bytes waiting to be written to the server; the caller removes what it wrote.
+    pub fn output(&mut self) -> &mut BytesMut {
+        &mut self.output
+    }
+
+    /// Sends `queries` as one batch (one `Sync`). Only when [`Phase::Ready`].
+    pub fn send(&mut self, queries: impl IntoIterator<Item = (T, Query)>) {
+        let mut batch = Batch { queries: Vec::new(), next: 0, failed: None };
+        for (tag, query) in queries {
+            self.output.extend_from_slice(&query.bytes);
+            batch.queries.push(InFlight { tag, query, rows: Vec::new() });
+        }
+        if batch.queries.is_empty() {
+            return;
+        }
+        if !batch.queries[0].query.simple {
+            frontend::sync(&mut self.output);
+        }
+        self.in_flight += batch.queries.len();
+        self.batches.push_back(batch);
+    }
+
+    /// Takes every query in flight, for answering when the connection is lost.
+    pub fn abandon(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.in_flight = 0;
+        self.batches.drain(..).flat_map(|batch| batch.queries.into_iter().map(|q| q.tag))
+    }
+
+    /// Takes bytes from the server, handling every complete message; finished queries go to
+    /// `outcomes`. The bytes may be split anywhere.
+    pub fn receive(&mut self, bytes: &[u8], outcomes: &mut Vec<Outcome<T>>) -> Result<(), Fatal> {
+        self.input.extend_from_slice(bytes);
+        loop {
+            let message = Message::parse(&mut self.input).map_err(protocol)?;
+            let Some(message) = message else { return Ok(()) };
+            self.handle(message, outcomes)?;
+        }
+    }
+
+    fn handle(&mut self, message: Message, outcomes: &mut Vec<Outcome<T>>) -> Result<(), Fatal> {
+        match message {
+            // Asynchronous messages can arrive at any time.
+            Message::NoticeResponse(_) | Message::ParameterStatus(_) | Message::NotificationResponse(_) => {
+                Ok(())
+            }
+            message => match self.phase {
+                Phase::Authenticating => self.authenticate(message),
+                Phase::Starting => self.start(message),
+                Phase::Preparing => self.prepared(message),
+                Phase::Ready => self.reply(message, outcomes),
+            },
+        }
+    }
+
+    fn authenticate(&mut self, message: Message) -> Result<(), Fatal> {
+        let password = self.login.password.as_bytes();
+        match (message, &mut self.auth) {
+            (Message::AuthenticationOk, _) => {
+                self.auth = Auth::Done;
+                self.phase = Phase::Starting;
+            }
+            (Message::AuthenticationCleartextPassword, Auth::Started) => {
+                frontend::password_message(password, &mut self.output).map_err(protocol)?;
+            }
+            (Message::AuthenticationMd5Password(body), Auth::Started) => {
+                let hash = md5_hash(self.login.user.as_bytes(), password, body.salt());
+                frontend::password_message(hash.as_bytes(), &mut self.output).map_err(protocol)?;
+            }
+            (Message::AuthenticationSasl(body), Auth::Started) => {
+                let mut mechanisms = body.mechanisms();
+                let mut scram = false;
+                while let Some(mechanism) = mechanisms.next().map_err(protocol)? {
+                    scram |= mechanism == SCRAM_SHA_256;
+                }
+                if !scram {
+                    return Err(protocol("the server offers no SASL mechanism this client supports"));
+                }
+                let scram = ScramSha256::new(password, ChannelBinding::unsupported());
+                frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut self.output)
+                    .map_err(protocol)?;
+                self.auth = Auth::Scram(Box::new(scram));
+            }
+            (Message::AuthenticationSaslContinue(body), Auth::Scram(scram)) => {
+                scram.update(body.data()).map_err(protocol)?;
+                frontend::sasl_response(scram.message(), &mut self.output).map_err(protocol)?;
+            }
+            (Message::AuthenticationSaslFinal(body), Auth::Scram(scram)) => {
+                scram.finish(body.data()).map_err(protocol)?;
+            }
+            (Message::ErrorResponse(body), _) => return Err(Fatal::Server(ServerError::from_body(&body))),
+            (_, _) => return Err(protocol("unexpected message while authenticating")),
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, message: Message) -> Result<(), Fatal> {
+        match message {
+            Message::BackendKeyData(_) => Ok(()),
+            Message::ReadyForQuery(_) => {
+                self.prepare();
+                Ok(())
+            }
+            Message::ErrorResponse(body) => Err(Fatal::Server(ServerError::from_body(&body))),
+            _ => Err(protocol("unexpected message while starting")),
+        }
+    }
+
+    /// Parses every statement once, then `Sync`.
+    fn prepare(&mut self) {
+        if self.statements.is_empty() {
+            self.phase = Phase::Ready;
+            return;
+        }
+        for statement in self.statements {
+            let types = statement.params.iter().copied();
+            // Fails only for a NUL byte in the SQL, which the statements here do not have.
+            let _ = frontend::parse(statement.name, statement.sql, types, &mut self.output);
+        }
+        frontend::sync(&mut self.output);
+        self.phase = Phase::Preparing;
+    }
+
+    fn prepared(&mut self, message: Message) -> Result<(), Fatal> {
+        match message {
+            Message::ParseComplete => Ok(()),
+            Message::ReadyForQuery(_) => {
+                self.phase = Phase::Ready;
+                Ok(())
+            }
+            Message::ErrorResponse(body) => Err(Fatal::Server(ServerError::from_body(&body))),
+            _ => Err(protocol("unexpected message while preparing statements")),
+        }
+    }
+
+    /// A reply to the queries in flight.
+    fn reply(&mut self, message: Message, outcomes: &mut Vec<Outcome<T>>) -> Result<(), Fatal> {
+        let Some(batch) = self.batches.front_mut() else {
+            return Err(protocol("a reply with no query in flight"));
+        };
+        let simple = batch.queries[0].query.simple;
+        match message {
+            Message::BindComplete | Message::RowDescription(_) | Message::NoData => {}
+            Message::DataRow(row) => match batch.queries.get_mut(batch.next) {
+                Some(query) if batch.failed.is_none() => query.rows.push(row),
+                _ => return Err(protocol("a row with no query to take it")),
+            },
+            Message::CommandComplete(_) | Message::EmptyQueryResponse if !simple => {
+                if batch.next >= batch.queries.len() || batch.failed.is_some() {
+                    return Err(protocol("more results than queries"));
+                }
+                batch.next += 1;
+            }
+            // A simple query completes at ReadyForQuery, however many statements it held.
+            Message::CommandComplete(_) | Message::EmptyQueryResponse => {}
+            Message::ErrorResponse(body) => {
+                if batch.failed.is_some() || batch.next >= batch.queries.len() {
+                    return Err(Fatal::Server(ServerError::from_body(&body)));
+                }
+                batch.failed = Some((batch.next, ServerError::from_body(&body)));
+            }
+            Message::ReadyForQuery(_) => {
+                let finished = batch.failed.is_some() || batch.next == batch.queries.len() || simple;
+                if !finished {
+                    return Err(protocol("the batch ended before every query was answered"));
+                }
+                self.finish_batch(outcomes);
+            }
+            _ => return Err(protocol("unexpected message in reply to a query")),
+        }
+        Ok(())
+    }
+
+    /// The batch's `ReadyForQuery`: it committed, or it was rolled back at a failed query.
+    fn finish_batch(&mut self, outcomes: &mut Vec<Outcome<T>>) {
+        let Some(batch) = self.batches.pop_front() else { return };
+        self.in_flight -= batch.queries.len();
+        match batch.failed {
+            None => outcomes.extend(batch.queries.into_iter().map(|q| Outcome::Rows(q.tag, q.rows))),
+            Some((failed, error)) => {
+                let mut error = Some(error);
+                for (index, query) in batch.queries.into_iter().enumerate() {
+                    outcomes.push(match error.take_if(|_| index == failed) {
+                        Some(error) => Outcome::Failed(query.tag, error),
+                        None => Outcome::Retry(query.tag, query.query),
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

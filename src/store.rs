@@ -1,0 +1,186 @@
+//! What `/api` keeps, and the one interface both databases offer for it.
+//!
+//! The `/api` handlers talk to a [`Store`] and do not know which database is behind it: SQLite
+//! on a pool of threads ([`crate::db::SqliteStore`]) or PostgreSQL driven by each worker's event
+//! loop ([`crate::db::pg::PgStore`]). Every operation is one call that answers later through a
+//! [`Done`] callback, on whatever thread finished it; a write's callback runs only after the
+//! write committed. Nothing here knows about HTTP.
+
+use std::fmt;
+
+/// The callback an operation answers through: exactly once, after any write it made committed.
+pub type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
+
+/// Why an operation did not happen (or may not have: a write whose commit was never confirmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError {
+    /// What kind of failure, which decides the answer a client gets.
+    pub kind: ErrorKind,
+    /// What went wrong, for the log (never shown to clients).
+    pub cause: String,
+}
+
+/// The kinds of [`StoreError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Too much work queued; retry shortly (503 with `Retry-After`).
+    Busy,
+    /// The database cannot be reached or did not confirm in time; retry shortly (503).
+    Unavailable,
+    /// The database failed the operation (500).
+    Failed,
+}
+
+impl StoreError {
+    /// A [`ErrorKind::Busy`] error.
+    pub fn busy(cause: impl fmt::Display) -> StoreError {
+        StoreError { kind: ErrorKind::Busy, cause: cause.to_string() }
+    }
+
+    /// An [`ErrorKind::Unavailable`] error.
+    pub fn unavailable(cause: impl fmt::Display) -> StoreError {
+        StoreError { kind: ErrorKind::Unavailable, cause: cause.to_string() }
+    }
+
+    /// An [`ErrorKind::Failed`] error.
+    pub fn failed(cause: impl fmt::Display) -> StoreError {
+        StoreError { kind: ErrorKind::Failed, cause: cause.to_string() }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.cause)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A user as stored. Times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user's id.
+    pub id: i64,
+    /// The unique name.
+    pub username: String,
+    /// When the user registered.
+    pub created_at: i64,
+}
+
+/// A new user: the password is already hashed (hashing is CPU work for the caller's pool).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The unique name.
+    pub username: String,
+    /// The PHC string of the password.
+    pub password_hash: String,
+    /// Now, in Unix seconds.
+    pub created_at: i64,
+}
+
+/// What a login checks a password against.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user's id.
+    pub user_id: i64,
+    /// The PHC string of the password.
+    pub password_hash: String,
+}
+
+/// A live token as stored: only the SHA-256 of the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// SHA-256 of the token.
+    pub hash: [u8; 32],
+    /// Whose it is.
+    pub user_id: i64,
+    /// Their name.
+    pub username: String,
+    /// When it expires, in Unix seconds.
+    pub expires_at: i64,
+}
+
+/// An item as stored, with its owner's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The item's id.
+    pub id: i64,
+    /// Its title.
+    pub title: String,
+    /// Its text.
+    pub body: String,
+    /// Whether it is done.
+    pub done: bool,
+    /// The owner's username.
+    pub owner: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// The fields a client sets on an item (validated before they get here).
+#[derive(Debug, Clone)]
+pub struct ItemFields {
+    /// The title.
+    pub title: String,
+    /// The text.
+    pub body: String,
+    /// Whether it is done.
+    pub done: bool,
+}
+
+/// Which page of which items to list.
+#[derive(Debug, Clone)]
+pub struct ItemQuery {
+    /// A `LIKE` pattern (with `\` escaping) matched against titles and bodies, if any.
+    pub pattern: Option<String>,
+    /// Most items on the page.
+    pub limit: i64,
+    /// Items skipped before the page.
+    pub offset: i64,
+}
+
+/// One page of items and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPage {
+    /// The page.
+    pub items: Vec<Item>,
+    /// How many items match.
+    pub total: i64,
+}
+
+/// What a change to someone's item came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Done: the result.
+    Done(T),
+    /// There is no such item.
+    NotFound,
+    /// The item belongs to someone else; nothing changed.
+    NotOwner,
+}
+
+/// The operations `/api` needs, each answering through a [`Done`].
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Adds a user; `None` when the name is taken.
+    fn create_user(&self, user: NewUser, done: Done<Option<User>>);
+    /// The id and password hash of `username`, if there is such a user.
+    fn credentials(&self, username: String, done: Done<Option<Credentials>>);
+    /// Stores a new token (its hash).
+    fn insert_token(&self, token: TokenRow, done: Done<()>);
+    /// Revokes a token.
+    fn revoke_token(&self, hash: [u8; 32], done: Done<()>);
+    /// One item.
+    fn item(&self, id: i64, done: Done<Option<Item>>);
+    /// A page of items, in id order.
+    fn items(&self, query: ItemQuery, done: Done<ItemPage>);
+    /// Adds an item owned by `owner` (a user id) at time `now`.
+    fn create_item(&self, owner: i64, fields: ItemFields, now: i64, done: Done<Item>);
+    /// Changes item `id` if `owner` owns it.
+    fn update_item(&self, id: i64, owner: i64, fields: ItemFields, now: i64, done: Done<Change<Item>>);
+    /// Deletes item `id` if `owner` owns it.
+    fn delete_item(&self, id: i64, owner: i64, done: Done<Change<()>>);
+    /// Stops taking work and finishes what was taken (commits included).
+    fn close(&self);
+}
