@@ -1,10 +1,11 @@
-//! Wire tests for `/api`: users, tokens and items on SQLite, through the real binary.
+//! Wire tests for `/api`: users, tokens and items, through the real binary: on SQLite here, and
+//! the same tests on PostgreSQL in `api_postgres.rs`.
 
 mod support;
 
 use serde_json::{Value, json};
 
-use support::{Client, TestServer};
+use support::{Client, ScratchDb, TestServer};
 
 fn request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Vec<u8> {
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -37,27 +38,6 @@ fn user(client: &mut Client, name: &str) -> String {
     let (status, login) = call(client, "POST", "/api/login", None, Some(credentials));
     assert_eq!(status, 200);
     login["token"].as_str().unwrap().to_owned()
-}
-
-/// A database file in a fresh directory of its own, removed (with the directory) when dropped.
-struct ScratchDb {
-    dir: std::path::PathBuf,
-    path: String,
-}
-
-impl ScratchDb {
-    fn new(name: &str) -> ScratchDb {
-        let dir = std::env::temp_dir().join(format!("pollserve-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("test.db").to_str().unwrap().to_owned();
-        ScratchDb { dir, path }
-    }
-}
-
-impl Drop for ScratchDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// SIGKILLs the server (it gets no chance to write anything it has not committed) and starts
@@ -412,14 +392,14 @@ fn a_database_error_answers_500_and_is_logged_with_its_request_id_and_cause() {
     let mut c = server.connect();
     let token = user(&mut c, "unlucky");
     // Another program breaks the schema under the running server.
-    rusqlite::Connection::open(&db.path).unwrap().execute_batch("DROP TABLE items").unwrap();
+    db.execute("DROP TABLE items");
     let response = c.request(&request("POST", "/api/items", Some(&token), Some(&json!({ "title": "x" }))));
     assert_eq!(response.status, 500);
     assert!(!response.text().contains("items"), "the cause stays in the log: {}", response.text());
     let id = response.header("X-Request-Id").expect("a request id").to_owned();
     let line = server.stderr_line();
     assert!(line.contains(&format!("500 Internal Server Error (request {id})")), "{line}");
-    assert!(line.contains("no such table: items"), "the cause is logged: {line}");
+    assert!(line.contains(&db.missing_table_error("items")), "the cause is logged: {line}");
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
@@ -50,7 +52,12 @@ impl TestServer {
 
     fn spawn_with(prefix: &[&str], env: &[(&str, &str)], args: &[&str], capture_stderr: bool) -> TestServer {
         // A throwaway database unless the test names one: tests never leave files behind.
-        let db: &[&str] = if args.contains(&"--db") { &[] } else { &["--db", ":memory:"] };
+        let fresh = match (args.contains(&"--db"), on_postgres()) {
+            (true, _) => None,
+            (false, true) => Some(postgres::Cluster::shared().new_database("server")),
+            (false, false) => Some(":memory:".to_owned()),
+        };
+        let db: Vec<&str> = fresh.as_deref().map(|db| vec!["--db", db]).unwrap_or_default();
         let mut command = match prefix.split_first() {
             Some((program, rest)) => {
                 let mut command = Command::new(program);
@@ -62,7 +69,7 @@ impl TestServer {
         let mut child = command
             .envs(env.iter().copied())
             .args(["--addr", "127.0.0.1:0"])
-            .args(db)
+            .args(&db)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(if capture_stderr { Stdio::piped() } else { Stdio::inherit() })
@@ -118,6 +125,55 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Whether this test binary runs its tests against PostgreSQL: `tests/api_postgres.rs` runs the
+/// tests of `tests/api.rs` unchanged, and this module (included there as `cases::support`)
+/// tells by its module path, which starts with the test binary's crate name.
+pub fn on_postgres() -> bool {
+    module_path!().starts_with("api_postgres")
+}
+
+/// A database of a test's own, removed when dropped: an SQLite file in a fresh directory, or
+/// (against PostgreSQL) a new database on the shared cluster. `path` is what `--db` takes.
+pub struct ScratchDb {
+    dir: Option<std::path::PathBuf>,
+    pub path: String,
+}
+
+impl ScratchDb {
+    pub fn new(name: &str) -> ScratchDb {
+        if on_postgres() {
+            return ScratchDb { dir: None, path: postgres::Cluster::shared().new_database(name) };
+        }
+        let dir = std::env::temp_dir().join(format!("pollserve-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("test.db").to_str().unwrap().to_owned();
+        ScratchDb { dir: Some(dir), path }
+    }
+
+    /// Runs SQL on the database from outside the server (as another program would).
+    pub fn execute(&self, sql: &str) {
+        if on_postgres() {
+            let database = self.path.rsplit('/').next().unwrap();
+            postgres::Cluster::shared().psql(database, sql);
+        } else {
+            rusqlite::Connection::open(&self.path).unwrap().execute_batch(sql).unwrap();
+        }
+    }
+
+    /// How the database words the error of a query on a table that does not exist.
+    pub fn missing_table_error(&self, table: &str) -> String {
+        if on_postgres() { format!("relation \"{table}\" does not exist") } else { format!("no such table: {table}") }
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
