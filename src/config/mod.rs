@@ -97,6 +97,10 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_DB_CONNECTIONS", default_value_t = crate::db::pg::DEFAULT_CONNECTIONS as u64,
           value_parser = values::db_threads, allow_negative_numbers = true)]
     pub db_connections: u64,
+    /// Seconds a PostgreSQL query may wait and run before its request is answered 503.
+    #[arg(long, env = "POLLSERVE_DB_TIMEOUT", default_value_t = crate::db::pg::QUERY_TIMEOUT.as_secs(),
+          value_parser = values::positive, allow_negative_numbers = true)]
+    pub db_timeout: u64,
     /// Failed logins allowed per client address per minute before /api/login answers 429.
     #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS,
           value_parser = values::attempts, allow_negative_numbers = true)]
@@ -221,6 +225,7 @@ impl Args {
             api: ApiOptions {
                 db_threads: usize::try_from(self.db_threads).unwrap_or(1),
                 db_connections: usize::try_from(self.db_connections).unwrap_or(1),
+                db_timeout: Duration::from_secs(self.db_timeout),
                 max_failed_logins: self.max_failed_logins,
                 token_lifetime: Duration::from_secs(self.token_lifetime),
                 db_sync: self.db_sync,

@@ -58,6 +58,8 @@ pub struct ApiOptions {
     pub db_threads: usize,
     /// PostgreSQL connections per worker.
     pub db_connections: usize,
+    /// Longest a PostgreSQL query may wait and run.
+    pub db_timeout: Duration,
     /// Failed logins per client address per minute before 429.
     pub max_failed_logins: u32,
     /// How long a token stays valid after login.
@@ -72,6 +74,7 @@ impl Default for ApiOptions {
             db_sync: Durability::Normal,
             db_threads: crate::db::DEFAULT_THREADS,
             db_connections: crate::db::pg::DEFAULT_CONNECTIONS,
+            db_timeout: crate::db::pg::QUERY_TIMEOUT,
             max_failed_logins: auth::MAX_FAILED_LOGINS,
             token_lifetime: auth::TOKEN_LIFETIME,
         }
@@ -112,7 +115,7 @@ impl Services {
                 let loader = Arc::clone(&tokens);
                 let load = move |rows: Vec<TokenRow>| loader.load(rows);
                 let pg =
-                    PgStore::open(url, options.db_connections, Box::new(load)).map_err(StartError::Db)?;
+                    PgStore::open(url, options.db_connections, options.db_timeout, Box::new(load)).map_err(StartError::Db)?;
                 (Arc::clone(&pg) as Arc<dyn Store>, Some(pg))
             }
             _ => {

@@ -337,6 +337,9 @@ impl Client {
         for outcome in self.outcomes.drain(..) {
             match outcome {
                 Outcome::Rows(tag, rows) => (tag.reply)(Ok(rows)),
+                Outcome::Failed(tag, error) if error.is_transient() => {
+                    (tag.reply)(Err(StoreError::unavailable(error)));
+                }
                 Outcome::Failed(tag, error) => (tag.reply)(Err(StoreError::failed(error))),
                 Outcome::Retry(tag, query) => retry.push((Request { query, reply: tag.reply }, tag.deadline)),
             }

@@ -48,7 +48,8 @@ use crate::store::{Done, StoreError, TokenRow};
 /// one busy, so a few suffice; PostgreSQL sees workers × this many connections.
 pub const DEFAULT_CONNECTIONS: usize = 2;
 
-/// Longest a query may wait and run before it is answered 503.
+/// Longest a query may wait and run before it is answered 503, unless `--db-timeout` says
+/// otherwise.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest connecting and logging in may take.
@@ -91,13 +92,14 @@ impl PgStore {
     pub fn open(
         url: &PgUrl,
         connections: usize,
+        query_timeout: Duration,
         tokens: Box<dyn FnOnce(Vec<TokenRow>) + Send>,
     ) -> Result<Arc<PgStore>, DbError> {
         let addr = url.resolve().map_err(DbError::Postgres)?;
         let settings = Arc::new(Settings {
             addr,
             login: url.login.clone(),
-            query_timeout: QUERY_TIMEOUT,
+            query_timeout,
             connect_timeout: CONNECT_TIMEOUT,
             schema_ready: AtomicBool::new(false),
         });

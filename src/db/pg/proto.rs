@@ -72,6 +72,12 @@ impl ServerError {
         error
     }
 
+    /// Whether the query may succeed if simply run again: a serialization failure or a
+    /// deadlock (class 40, transaction rollback).
+    pub fn is_transient(&self) -> bool {
+        self.code.starts_with("40")
+    }
+
     /// Whether the server refused the login itself (wrong password, unknown role or database,
     /// not allowed to connect): retrying will not help.
     pub fn is_login_refused(&self) -> bool {
@@ -390,7 +396,11 @@ impl<T> Session<T> {
     /// A reply to the queries in flight.
     fn reply(&mut self, message: Message, outcomes: &mut Vec<Outcome<T>>) -> Result<(), Fatal> {
         let Some(batch) = self.batches.front_mut() else {
-            return Err(protocol("a reply with no query in flight"));
+            return Err(match message {
+                // The server ending the session (shutting down, say) between queries.
+                Message::ErrorResponse(body) => Fatal::Server(ServerError::from_body(&body)),
+                _ => protocol("a reply with no query in flight"),
+            });
         };
         let simple = batch.queries[0].query.simple;
         match message {
