@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import generators
+import pg_cluster
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -60,6 +61,7 @@ class Scenario:
     seed_items: int = 0  # items created during setup
     background: str = ""  # a path loaded by a second wrk while this one measures
     durable: bool = False  # every server commits with fsync (POLLSERVE_DB_SYNC=full, PEER_SYNC=full)
+    postgres: bool = False  # /api on PostgreSQL (a cluster pinned beside the server: CPU = both)
 
 
 SCENARIOS = [
@@ -74,6 +76,11 @@ SCENARIOS = [
     Scenario("db_write_full", "as db_write, every write on disk before its 201 (pollserve --db-sync full, "
              "peers synchronous=FULL)", "/api/items", 64, api=True, script="post_item.lua", method="POST",
              body='{"title":"load test item","body":"written by oha"}', durable=True),
+    Scenario("pg_read", "keep-alive, 64 conns, GET /api/items/1 on PostgreSQL (server and PostgreSQL pinned to "
+             "one core; CPU = both)", "/api/items/1", 64, api=True, postgres=True),
+    Scenario("pg_write", "keep-alive, 64 conns, POST /api/items on PostgreSQL (auth + insert, committed before "
+             "the 201; CPU = server + PostgreSQL)", "/api/items", 64, api=True, postgres=True,
+             script="post_item.lua", method="POST", body='{"title":"load test item","body":"written by oha"}'),
     Scenario("hot_alone", "GET / latency, 64 conns, 1 event loop + 1 db thread, unpinned, 2000 items stored",
              "/", 64, all_cores=True, api=True, seed_items=2000),
     Scenario("hot_with_slow_queries", "as hot_alone, while 4 more connections run full-table LIKE scans "
@@ -89,7 +96,7 @@ class Server:
     command: object  # callable(port, threads, db_path) -> argv
     available: bool = True
     why_not: str = ""
-    serves: tuple = ("hello",)  # "hello": /, /json, /plaintext; "api": the /api routes
+    serves: tuple = ("hello",)  # "hello": /, /json, /plaintext; "api": /api on SQLite; "pg": on PostgreSQL
 
 
 @dataclass
@@ -97,6 +104,11 @@ class Run(generators.Load):
     cpu_us_per_request: float = 0.0
     user_us_per_request: float = None  # the part of cpu_us_per_request spent in user space
     peak_rss_kib: int = 0
+    # PostgreSQL scenarios: cpu_us_per_request is server + PostgreSQL; this is PostgreSQL's part.
+    db_cpu_us_per_request: float = None
+    # PostgreSQL scenarios: requests per committed transaction over the server's life (pollserve
+    # sends each pipelined batch as one transaction: its depth; one query per round trip: ≤ 1).
+    requests_per_transaction: float = None
 
 
 @dataclass
@@ -184,13 +196,14 @@ def servers(args):
     axum, axum_why = prepare_rust_peer("axum-peer", "axum-peer", build("axum"))
     actix, actix_why = prepare_rust_peer("actix-peer", "actix-peer", build("actix-web"))
     axum_sqlite, axum_sqlite_why = prepare_rust_peer("axum-sqlite-peer", "axum-sqlite-peer", build("axum-sqlite"))
+    axum_pg, axum_pg_why = prepare_rust_peer("axum-postgres-peer", "axum-postgres-peer", build("axum-postgres"))
     uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
     result = [
         Server("pollserve", "this project (`--db off` for plain HTTP, a fresh SQLite file for /api)",
                lambda port, threads, db: [
             str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", db,
-            "--db-threads", str(threads)], serves=("hello", "api")),
+            "--db-threads", str(threads)], serves=("hello", "api", "pg")),
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
@@ -203,6 +216,10 @@ def servers(args):
                "prepared statements, tokens looked up by SHA-256; the same /api routes",
                lambda port, threads, db: [str(axum_sqlite), f"127.0.0.1:{port}", str(threads)],
                axum_sqlite is not None, axum_sqlite_why, serves=("api",)),
+        Server("axum-postgres", "axum 0.8 + tokio-postgres + deadpool-postgres: a pool of 16, prepared statements "
+               "(the pool's cache), one query per round trip, tokens looked up by SHA-256; the same /api routes",
+               lambda port, threads, db: [str(axum_pg), f"127.0.0.1:{port}", str(threads)],
+               axum_pg is not None, axum_pg_why, serves=("pg",)),
         Server("fastapi-sqlite", "FastAPI + sqlite3 + argon2-cffi on uvicorn, the same /api routes",
                lambda port, threads, db: [
                    str(uvicorn), "fastapi_db_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -245,14 +262,23 @@ def recorded_command(server, scenario):
     return " ".join(env + server_argv(server, scenario, "PORT", "DB"))
 
 
+CLUSTER = None  # pg_cluster.Cluster, started when a PostgreSQL scenario runs
+
+
 def start(server, scenario, port):
-    db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    database = None
+    if scenario.postgres:
+        database = f"{server.name}_{scenario.name}_{port}".replace("-", "_")
+        db = CLUSTER.new_database(database)
+    else:
+        db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
     argv = server_argv(server, scenario, port, str(db))
-    env = dict(os.environ, POLLSERVE_PEER_DB=str(db), **scenario_env(scenario))
+    env = dict(os.environ, POLLSERVE_PEER_DB=str(db), DATABASE_URL=str(db), **scenario_env(scenario))
     proc = subprocess.Popen(argv, cwd=PEERS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=env)
+    proc.database = database
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -398,7 +424,7 @@ def measure(server, scenario, seconds, port, seed_items):
     try:
         token = api_setup(port, seed_items) if scenario.api else "TOKEN"
         # A short warm-up, so lazy initialisation and the first connections are not measured.
-        run(load_command(scenario, port, 1, token))
+        warm_up = run(load_command(scenario, port, 1, token))
         if scenario.background:
             slow = Scenario("background", "", scenario.background, 4)
             background = subprocess.Popen(
@@ -407,18 +433,28 @@ def measure(server, scenario, seconds, port, seed_items):
             time.sleep(0.5)  # let the slow queries start before measuring
         pids = process_tree(proc.pid)
         before = cpu_seconds(pids)
+        db_before = CLUSTER.cpu_ticks() if scenario.postgres else 0
         result = load(scenario, port, seconds, token)
         after = cpu_seconds(pids)
+        db_after = CLUSTER.cpu_ticks() if scenario.postgres else 0
         user, kernel = after[0] - before[0], after[1] - before[1]
-        result.cpu_us_per_request = (user + kernel) * 1e6 / result.requests
+        db_cpu = (db_after - db_before) / CLK_TCK
+        result.cpu_us_per_request = (user + kernel + db_cpu) * 1e6 / result.requests
         result.user_us_per_request = user * 1e6 / result.requests
         result.peak_rss_kib = peak_rss_kib(pids)
-        return result
+        if scenario.postgres:
+            result.db_cpu_us_per_request = db_cpu * 1e6 / result.requests
+            warm_up_requests = GENERATOR.parse(warm_up.stdout).requests
     finally:
         if background is not None:
             background.kill()
             background.wait()
         stop(proc)
+    if scenario.postgres:
+        # Read after the server closed its connections, which flushes their statistics.
+        transactions = CLUSTER.transactions(proc.database)
+        result.requests_per_transaction = (result.requests + warm_up_requests) / max(transactions, 1)
+    return result
 
 
 # --- reporting -------------------------------------------------------------------------------
@@ -518,6 +554,51 @@ def markdown(rows, info, scenarios, servers_, args, commands):
     return "\n".join(lines)
 
 
+def per_round(cell, base, attr):
+    """`base`'s `attr` over `cell`'s, round by round: (median, min, max), or None."""
+    pairs = [(getattr(b, attr), getattr(a, attr)) for a, b in zip(cell.runs, base.runs)]
+    ratios = [x / y for x, y in pairs if x and y]
+    return (statistics.median(ratios), min(ratios), max(ratios)) if ratios else None
+
+
+def pg_summary(cells, scenarios, server_names):
+    """The PostgreSQL scenarios: where the CPU goes, how deep pollserve's pipelines got, and
+    pollserve against each peer with the per-round spread."""
+    pg = [s for s in scenarios if s.postgres]
+    if not pg:
+        return ""
+    lines = ["## PostgreSQL scenarios", "",
+             "Server and PostgreSQL pinned to the same core; CPU µs/req above is both together. Requests per "
+             "transaction: requests ÷ transactions PostgreSQL committed in the server's database over its "
+             "whole run (warm-up included). pollserve pipelines each batch of queries as one implicit "
+             "transaction, so this is the depth its pipelines reached; a peer running one query per round "
+             "trip in autocommit shows 1 ÷ (queries per request).", "",
+             "| scenario | server | server CPU µs/req | PostgreSQL CPU µs/req | requests per transaction |",
+             "|---|---|---|---|---|"]
+    for scenario in pg:
+        for name in server_names:
+            cell = cells.get((name, scenario.name))
+            if not cell or not cell.runs:
+                continue
+            total, db = cell.median("cpu_us_per_request"), cell.median("db_cpu_us_per_request")
+            server = total - db if total is not None and db is not None else None
+            lines.append(f"| {scenario.name} | {name} | {fmt(server, 1)} | {fmt(db, 1)} | "
+                         f"{fmt(cell.median('requests_per_transaction'), 2)} |")
+    lines += ["", "pollserve against each peer, per round (median [min–max] of the rounds' ratios):", ""]
+    for scenario in pg:
+        base = cells.get(("pollserve", scenario.name))
+        for name in server_names:
+            cell = cells.get((name, scenario.name))
+            if name == "pollserve" or not cell or not cell.runs or not base or not base.runs:
+                continue
+            cpu, rps = per_round(cell, base, "cpu_us_per_request"), per_round(cell, base, "rps")
+            if cpu and rps:
+                lines.append(f"- `{scenario.name}`: server + PostgreSQL CPU per request {cpu[0]:.2f}× "
+                             f"[{cpu[1]:.2f}–{cpu[2]:.2f}] of {name}'s; requests/s {rps[0]:.2f}× "
+                             f"[{rps[1]:.2f}–{rps[2]:.2f}]")
+    return "\n".join(lines) + "\n"
+
+
 def svg_chart(cells, scenarios, server_names):
     """Two grouped bar charts: requests/s and CPU µs per request, per scenario and server."""
     colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096", "#d53f8c", "#b7791f"]
@@ -601,12 +682,28 @@ def main():
         if not s.available:
             say(f"skipping {s.name}: {s.why_not}")
     cells, commands = {}, []
+    global CLUSTER
+    if any(s.postgres for s in scenarios):
+        try:
+            CLUSTER = pg_cluster.Cluster(PEER_TARGET / "postgres", SERVER_CORE)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
+            say(f"skipping the PostgreSQL scenarios: {e}")
+            scenarios = [s for s in scenarios if not s.postgres]
+    try:
+        run_scenarios(args, scenarios, servers_, cells, commands)
+    finally:
+        if CLUSTER is not None:
+            CLUSTER.stop()
+    report(args, scenarios, servers_, cells, commands)
+
+
+def run_scenarios(args, scenarios, servers_, cells, commands):
     for scenario in scenarios:
         say(f"\n== {scenario.name}: {scenario.title}")
         for server in servers_:
             if not server.available:
                 continue
-            needs = "api" if scenario.api else "hello"
+            needs = "pg" if scenario.postgres else "api" if scenario.api else "hello"
             if needs not in server.serves:
                 continue
             if scenario.name.startswith("hot_") and server.name != "pollserve":
@@ -652,6 +749,9 @@ def main():
             cell = cells[(server.name, scenario.name)]
             if not cell.runs:
                 cell.skipped = "every run failed"
+
+
+def report(args, scenarios, servers_, cells, commands):
     names = [s.name for s in servers_]
     rows = table_rows(cells, scenarios, names)
     info = machine()
@@ -668,7 +768,8 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "latest"
-    (out / f"{stem}.md").write_text(markdown(rows, info, scenarios, servers_, args, commands))
+    (out / f"{stem}.md").write_text(markdown(rows, info, scenarios, servers_, args, commands)
+                                    + pg_summary(cells, scenarios, names))
     (out / f"{stem}.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": info,
         "duration_s": args.duration, "runs": args.runs, "commands": commands,
