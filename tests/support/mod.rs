@@ -165,7 +165,11 @@ impl ScratchDb {
 
     /// How the database words the error of a query on a table that does not exist.
     pub fn missing_table_error(&self, table: &str) -> String {
-        if on_postgres() { format!("relation \"{table}\" does not exist") } else { format!("no such table: {table}") }
+        if on_postgres() {
+            format!("relation \"{table}\" does not exist")
+        } else {
+            format!("no such table: {table}")
+        }
     }
 }
 

@@ -48,7 +48,9 @@ fn bin_dir() -> Option<PathBuf> {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -91,8 +93,11 @@ impl Cluster {
     pub fn start() -> Cluster {
         let Some(bin) = bin_dir() else { missing() };
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir()
-            .join(format!("pollserve-pg-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "pollserve-pg-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the cluster directory");
         std::fs::write(dir.join("password"), PASSWORD).expect("write the password file");
@@ -103,7 +108,15 @@ impl Cluster {
             as_owner(&bin.join("initdb"))
                 .arg("-D")
                 .arg(dir.join("data"))
-                .args(["-U", USER, "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--no-sync"])
+                .args([
+                    "-U",
+                    USER,
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ])
                 .arg(format!("--pwfile={}", dir.join("password").display())),
             "initdb",
         );
@@ -115,7 +128,8 @@ impl Cluster {
             dir.join("data").display(),
             dir.display()
         );
-        let mut keeper = Command::new("sh").args(["-c", &stop]).stdin(Stdio::piped()).spawn().expect("spawn the keeper");
+        let mut keeper =
+            Command::new("sh").args(["-c", &stop]).stdin(Stdio::piped()).spawn().expect("spawn the keeper");
         let stdin = keeper.stdin.take().expect("keeper stdin");
         let port = free_port();
         let cluster = Cluster { port, bin, dir, _keeper: Mutex::new((keeper, stdin)) };
@@ -149,7 +163,11 @@ impl Cluster {
     /// Stops the server (`immediate`: like a crash, connections cut at once).
     pub fn stop_server(&self) {
         run(
-            as_owner(&self.bin.join("pg_ctl")).arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "stop"]),
+            as_owner(&self.bin.join("pg_ctl")).arg("-D").arg(self.dir.join("data")).args([
+                "-m",
+                "immediate",
+                "stop",
+            ]),
             "pg_ctl stop",
         );
     }
@@ -184,14 +202,18 @@ impl Cluster {
 
     /// The process ids of the server's backends (not the postmaster), e.g. to pause them.
     pub fn backend_pids(&self) -> Vec<u32> {
-        let pid_file = std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).expect("postmaster.pid");
-        let postmaster: u32 = pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("postmaster pid");
+        let pid_file =
+            std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).expect("postmaster.pid");
+        let postmaster: u32 =
+            pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("postmaster pid");
         let mut children = Vec::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
             // "pid (comm) state ppid ...": the fields after the last ')'.
-            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
             if ppid == Some(postmaster) {
                 children.push(pid);
             }

@@ -114,8 +114,8 @@ impl Services {
             DbLocation::Postgres(url) => {
                 let loader = Arc::clone(&tokens);
                 let load = move |rows: Vec<TokenRow>| loader.load(rows);
-                let pg =
-                    PgStore::open(url, options.db_connections, options.db_timeout, Box::new(load)).map_err(StartError::Db)?;
+                let pg = PgStore::open(url, options.db_connections, options.db_timeout, Box::new(load))
+                    .map_err(StartError::Db)?;
                 (Arc::clone(&pg) as Arc<dyn Store>, Some(pg))
             }
             _ => {

@@ -2,8 +2,9 @@
 //!
 //! Each connection ([`Link`]) is a non-blocking socket registered with the worker's `Poll` and a
 //! [`Session`] that speaks the protocol. Queries from this worker's handlers wait in one queue;
-//! once per loop turn they go out in batches to the ready connection with the fewest in flight,
-//! one `Sync` per batch, and the replies come back on readiness, in order. Nothing here blocks:
+//! once per loop turn they go out in batches to the connections that are free,
+//! one `Sync` per batch, one batch per connection at a time, and the replies come back on
+//! readiness, in order. Nothing here blocks:
 //! connecting, logging in, preparing and reconnecting are states of a link, moved on by
 //! readiness and deadlines.
 //!
@@ -42,10 +43,10 @@ pub struct Request {
 
 /// Most queries waiting per worker before new ones are refused (busy, 503).
 pub const MAX_QUEUE: usize = 1024;
-/// Most queries sent with one `Sync`.
-pub const MAX_BATCH: usize = 64;
-/// Most queries in flight on one connection.
-pub const MAX_IN_FLIGHT: usize = 256;
+/// Most queries sent with one `Sync`. A connection carries one batch at a time: what arrives
+/// meanwhile waits and goes out as the next batch, so a batch of writes shares one commit (one
+/// WAL flush) however many requests it holds.
+pub const MAX_BATCH: usize = 256;
 /// First wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest wait before reconnecting.
@@ -100,8 +101,9 @@ struct Link {
 }
 
 impl Link {
-    fn in_flight(&self) -> usize {
-        self.session.as_ref().map_or(0, Session::in_flight)
+    /// Ready, with no batch in flight.
+    fn is_free(&self) -> bool {
+        self.state == State::Ready && self.session.as_ref().is_some_and(|s| s.in_flight() == 0)
     }
 
     /// When this link must be looked at again regardless of readiness.
@@ -201,8 +203,7 @@ impl Client {
         while let Ok(request) = self.remote.try_recv() {
             self.submit(request, now);
         }
-        let ready = self.links.iter().any(|l| l.state == State::Ready && l.in_flight() < MAX_IN_FLIGHT);
-        if ready && !self.queue.is_empty() {
+        if self.links.iter().any(Link::is_free) && !self.queue.is_empty() {
             return Some(now);
         }
         let queued = self.queue.front().map(|(_, deadline)| *deadline);
@@ -298,23 +299,18 @@ impl Client {
         write_pending(stream, session)
     }
 
-    /// Sends queued queries to ready links, in batches, fewest in flight first.
+    /// Sends queued queries, a batch to each free link.
     fn dispatch(&mut self, now: Instant) {
-        while !self.queue.is_empty() {
-            let target = (0..self.links.len())
-                .filter(|&i| self.links[i].state == State::Ready)
-                .min_by_key(|&i| self.links[i].in_flight())
-                .filter(|&i| self.links[i].in_flight() < MAX_IN_FLIGHT);
-            let Some(index) = target else { break };
-            let room = (MAX_IN_FLIGHT - self.links[index].in_flight()).min(MAX_BATCH);
-            let take = room.min(self.queue.len());
-            let deadline = now + self.settings.query_timeout;
-            let Some(session) = self.links[index].session.as_mut() else { break };
-            session.send(
-                self.queue
-                    .drain(..take)
-                    .map(|(request, _)| (Tagged { reply: request.reply, deadline }, request.query)),
-            );
+        let deadline = now + self.settings.query_timeout;
+        for link in self.links.iter_mut().filter(|l| l.is_free()) {
+            if self.queue.is_empty() {
+                break;
+            }
+            let take = MAX_BATCH.min(self.queue.len());
+            let Some(session) = link.session.as_mut() else { continue };
+            let batch = self.queue.drain(..take);
+            session
+                .send(batch.map(|(request, _)| (Tagged { reply: request.reply, deadline }, request.query)));
         }
         for index in 0..self.links.len() {
             let link = &mut self.links[index];
