@@ -11,7 +11,10 @@
 //! - [`http`]: HTTP/1.x as pure functions on bytes: parse, frame, decode, encode, `Date`.
 //! - [`app`]: building an API: router, request/response, middleware, deferred responses, auth,
 //!   and pollserve's own endpoints (`app::handlers`).
-//! - [`db`]: SQLite on a pool of blocking threads, and its migrations.
+//! - [`store`]: what `/api` keeps, and the one interface both databases offer for it.
+//! - [`db`]: the two databases behind it: SQLite on a pool of blocking threads, and PostgreSQL
+//!   driven by each worker's event loop ([`db::pg`]).
+//! - [`wake`]: waking event loops from other threads, once per batch.
 //!
 //! A request's path: `server::worker` accepts → `server::conn` reads into its buffer →
 //! `http::request` parses the head → `app` picks the endpoint → `http::response` encodes into

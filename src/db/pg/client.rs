@@ -1,6 +1,6 @@
 //! One worker's PostgreSQL connections, driven by that worker's event loop.
 //!
-//! Each connection ([`Link`]) is a non-blocking socket registered with the worker's `Poll` and a
+//! Each connection (`Link`) is a non-blocking socket registered with the worker's `Poll` and a
 //! [`Session`] that speaks the protocol. Queries from this worker's handlers wait in one queue;
 //! once per loop turn they go out in batches to the connections that are free,
 //! one `Sync` per batch, one batch per connection at a time, and the replies come back on
