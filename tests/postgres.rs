@@ -10,28 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::api::{request, user};
 use support::postgres::{Cluster, PASSWORD, USER};
 use support::{Client, TestServer};
-
-fn request(method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Vec<u8> {
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// Registers `name` and logs in; returns the token.
-fn user(client: &mut Client, name: &str) -> String {
-    let credentials = json!({ "username": name, "password": "correct horse" });
-    assert_eq!(client.request(&request("POST", "/api/users", None, Some(&credentials))).status, 201);
-    let login = client.request(&request("POST", "/api/login", None, Some(&credentials)));
-    assert_eq!(login.status, 200);
-    let body: Value = serde_json::from_slice(&login.body).unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
 
 /// Runs the server expecting it to refuse to start; returns its exit code and standard error.
 fn refused_start(db: &str) -> (i32, String) {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod api;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};

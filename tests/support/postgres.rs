@@ -33,7 +33,8 @@ pub struct Cluster {
 /// `/usr/lib/postgresql`.
 fn bin_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("POLLSERVE_PG_BIN") {
-        return Some(dir.into());
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").exists().then_some(dir);
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -78,7 +79,9 @@ fn missing() -> ! {
     if std::env::var_os(REQUIRE).is_some() {
         panic!("{message} ({REQUIRE} is set)");
     }
-    eprintln!("\n*** {message} ***\n");
+    // Straight to the process's standard error: the test harness captures `eprintln!`, and its
+    // capture is lost when the process exits here.
+    let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
     std::process::exit(0);
 }
 
