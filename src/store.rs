@@ -87,6 +87,15 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
+/// Failed logins from one client address within the limiter's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Failures {
+    /// How many.
+    pub count: u32,
+    /// When the oldest of them was, in Unix seconds.
+    pub oldest: Option<i64>,
+}
+
 /// A live token as stored: only the SHA-256 of the token itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRow {
@@ -161,16 +170,38 @@ pub enum Change<T> {
     NotOwner,
 }
 
+/// What a store tells its user about changes made elsewhere (by other instances on the same
+/// database), for caches to follow.
+pub trait Changes: Send + Sync + fmt::Debug {
+    /// A token was revoked.
+    fn token_revoked(&self, hash: [u8; 32]);
+    /// Notices may have been missed (the store was disconnected): forget what is cached.
+    fn missed(&self);
+}
+
 /// The operations `/api` needs, each answering through a [`Done`].
 pub trait Store: Send + Sync + fmt::Debug {
     /// Adds a user; `None` when the name is taken.
     fn create_user(&self, user: NewUser, done: Done<Option<User>>);
-    /// The id and password hash of `username`, if there is such a user.
-    fn credentials(&self, username: String, done: Done<Option<Credentials>>);
-    /// Stores a new token (its hash).
-    fn insert_token(&self, token: TokenRow, done: Done<()>);
-    /// Revokes a token.
+    /// The id and password hash of `username` (if there is such a user), and the failed logins
+    /// from `address` after `since` (Unix seconds).
+    fn credentials(
+        &self,
+        username: String,
+        address: String,
+        since: i64,
+        done: Done<(Option<Credentials>, Failures)>,
+    );
+    /// Records a failed login from `address` at `at`, forgetting its failures up to `since`.
+    fn record_failed_login(&self, address: String, at: i64, since: i64, done: Done<()>);
+    /// Stores a new token (its hash), and forgets the failed logins from `address`.
+    fn insert_token(&self, token: TokenRow, address: String, done: Done<()>);
+    /// The live (unrevoked, unexpired at `now`) token with this hash.
+    fn token(&self, hash: [u8; 32], now: i64, done: Done<Option<TokenRow>>);
+    /// Revokes a token (and tells every instance listening, where the database can).
     fn revoke_token(&self, hash: [u8; 32], done: Done<()>);
+    /// Answers once the database answers a trivial query (readiness checks).
+    fn ping(&self, done: Done<()>);
     /// One item.
     fn item(&self, id: i64, done: Done<Option<Item>>);
     /// A page of items, in id order.

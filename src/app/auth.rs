@@ -1,15 +1,14 @@
 //! Users, passwords and bearer tokens.
 //!
-//! Passwords are hashed with Argon2id (default parameters) on the database pool, never on a loop
+//! Passwords are hashed with Argon2id (default parameters) on a pool of threads, never on a loop
 //! thread. A login creates a random 256-bit token; the client gets the token, the database keeps
 //! only its SHA-256. Tokens are also held in memory ([`TokenCache`]), so the [`Auth`] middleware
 //! checks `Authorization: Bearer …` on the loop without touching the database; the cache is
 //! filled at start-up and changed only after the database has committed (login, logout).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -117,6 +116,11 @@ impl TokenCache {
         self.tokens.lock().unwrap_or_else(PoisonError::into_inner).remove(hash);
     }
 
+    /// Forgets every token (they are looked up again when next used).
+    pub fn clear(&self) {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     /// Who a bearer token belongs to.
     pub fn check(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
         let hash = token_hash(token);
@@ -155,12 +159,34 @@ pub fn unauthorized(error: AuthError) -> HttpError {
 pub struct Auth {
     tokens: Arc<TokenCache>,
     protects: fn(Method, &str) -> bool,
+    /// Whether a token the cache does not know is passed on for the handler to look up (other
+    /// instances on the same database issue tokens too) instead of refused here.
+    lookup_misses: bool,
 }
 
 impl Auth {
     /// Authentication for the requests `protects(method, path)` selects.
     pub fn new(tokens: Arc<TokenCache>, protects: fn(Method, &str) -> bool) -> Auth {
-        Auth { tokens, protects }
+        Auth { tokens, protects, lookup_misses: false }
+    }
+
+    /// Passes tokens the cache does not know on to the handler, with no principal, instead of
+    /// refusing them: for a database shared by several instances, where the handler looks the
+    /// token up. Missing and expired tokens are still refused here.
+    pub fn looking_up_misses(mut self) -> Auth {
+        self.lookup_misses = true;
+        self
+    }
+}
+
+/// A store tells the cache about revocations made by other instances.
+impl crate::store::Changes for TokenCache {
+    fn token_revoked(&self, hash: [u8; 32]) {
+        self.revoke(&hash);
+    }
+
+    fn missed(&self) {
+        self.clear();
     }
 }
 
@@ -175,60 +201,9 @@ impl Middleware for Auth {
                 exchange.principal = Some(principal);
                 None
             }
+            Err(AuthError::Invalid) if self.lookup_misses => None,
             Err(error) => Some(unauthorized(error).into()),
         }
-    }
-}
-
-/// Counts failed logins per client address; too many in a window → 429.
-#[derive(Debug)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    max_failures: u32,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter::new(MAX_FAILED_LOGINS)
-    }
-}
-
-impl LoginLimiter {
-    /// A limiter allowing `max_failures` failed logins per address per [`LOGIN_WINDOW`].
-    pub fn new(max_failures: u32) -> LoginLimiter {
-        LoginLimiter { failures: Mutex::new(HashMap::new()), max_failures }
-    }
-
-    /// `Err(seconds to wait)` when this address has failed too often recently.
-    pub fn check(&self, address: IpAddr, now: Instant) -> Result<(), u64> {
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        match failures.get(&address) {
-            Some(&(start, count))
-                if count >= self.max_failures && now.duration_since(start) < LOGIN_WINDOW =>
-            {
-                Err((LOGIN_WINDOW - now.duration_since(start)).as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Records a failed login.
-    pub fn failed(&self, address: IpAddr, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = failures.entry(address).or_insert((now, 0));
-        if now.duration_since(entry.0) >= LOGIN_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        // Forget addresses whose window has passed, so the map stays small.
-        if failures.len() > 10_000 {
-            failures.retain(|_, (start, _)| now.duration_since(*start) < LOGIN_WINDOW);
-        }
-    }
-
-    /// A successful login clears the address's count.
-    pub fn succeeded(&self, address: IpAddr) {
-        self.failures.lock().unwrap_or_else(PoisonError::into_inner).remove(&address);
     }
 }
 
@@ -277,21 +252,5 @@ mod tests {
         assert_eq!(cache.check(&a, unix_now() + 61).unwrap_err(), AuthError::Expired);
         cache.revoke(&token_hash(&a));
         assert_eq!(cache.check(&a, unix_now()).unwrap_err(), AuthError::Invalid);
-    }
-
-    #[test]
-    fn failed_logins_are_limited_per_address() {
-        let limiter = LoginLimiter::default();
-        let (ip, other): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let t0 = Instant::now();
-        for _ in 0..MAX_FAILED_LOGINS {
-            assert!(limiter.check(ip, t0).is_ok());
-            limiter.failed(ip, t0);
-        }
-        assert!(limiter.check(ip, t0).is_err());
-        assert!(limiter.check(other, t0).is_ok());
-        assert!(limiter.check(ip, t0 + LOGIN_WINDOW).is_ok());
-        limiter.succeeded(ip);
-        assert!(limiter.check(ip, t0).is_ok());
     }
 }

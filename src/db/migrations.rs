@@ -28,6 +28,12 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX items_owner ON items(owner);",
+    // 2: failed logins per client address, for the login limiter.
+    "CREATE TABLE login_failures (
+        address TEXT NOT NULL,
+        at      INTEGER NOT NULL
+    );
+    CREATE INDEX login_failures_address ON login_failures(address, at);",
 ];
 
 /// The schema version this build expects.
@@ -62,6 +68,6 @@ mod tests {
         let tables: i64 = connection
             .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |row| row.get(0))
             .unwrap();
-        assert_eq!(tables, 3);
+        assert_eq!(tables, 4);
     }
 }

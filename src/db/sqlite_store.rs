@@ -6,8 +6,8 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 use super::{Access, DbError, DbLocation, DbPool, Durability, job};
 use crate::store::{
-    Change, Credentials, Done, Item, ItemFields, ItemPage, ItemQuery, NewUser, Store, StoreError, TokenRow,
-    User,
+    Change, Credentials, Done, Failures, Item, ItemFields, ItemPage, ItemQuery, NewUser, Store, StoreError,
+    TokenRow, User,
 };
 
 /// The SQLite store: a pool of database threads.
@@ -129,22 +129,63 @@ impl Store for SqliteStore {
         self.submit(Access::Alone, op, done);
     }
 
-    fn credentials(&self, username: String, done: Done<Option<Credentials>>) {
+    fn credentials(
+        &self,
+        username: String,
+        address: String,
+        since: i64,
+        done: Done<(Option<Credentials>, Failures)>,
+    ) {
         let op = move |c: &mut Connection| {
-            c.prepare_cached("SELECT id, password_hash FROM users WHERE username = ?1")?
+            let user = c
+                .prepare_cached("SELECT id, password_hash FROM users WHERE username = ?1")?
                 .query_row([&username], |row| {
                     Ok(Credentials { user_id: row.get(0)?, password_hash: row.get(1)? })
                 })
-                .optional()
+                .optional()?;
+            let failures = c
+                .prepare_cached(
+                    "SELECT count(*), min(at) FROM login_failures WHERE address = ?1 AND at > ?2",
+                )?
+                .query_row(params![address, since], |row| {
+                    Ok(Failures { count: row.get::<_, u32>(0)?, oldest: row.get(1)? })
+                })?;
+            Ok((user, failures))
         };
         self.submit(Access::Alone, op, done);
     }
 
-    fn insert_token(&self, token: TokenRow, done: Done<()>) {
+    fn record_failed_login(&self, address: String, at: i64, since: i64, done: Done<()>) {
         let op = move |c: &mut Connection| {
+            c.prepare_cached("DELETE FROM login_failures WHERE address = ?1 AND at <= ?2")?
+                .execute(params![address, since])?;
+            c.prepare_cached("INSERT INTO login_failures (address, at) VALUES (?1, ?2)")?
+                .execute(params![address, at])
+                .map(drop)
+        };
+        self.submit(Access::Grouped, op, done);
+    }
+
+    fn insert_token(&self, token: TokenRow, address: String, done: Done<()>) {
+        let op = move |c: &mut Connection| {
+            c.prepare_cached("DELETE FROM login_failures WHERE address = ?1")?.execute([&address])?;
             c.prepare_cached("INSERT INTO tokens (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)")?
                 .execute(params![token.hash.as_slice(), token.user_id, token.expires_at])
                 .map(drop)
+        };
+        self.submit(Access::Grouped, op, done);
+    }
+
+    fn token(&self, hash: [u8; 32], now: i64, done: Done<Option<TokenRow>>) {
+        let op = move |c: &mut Connection| {
+            c.prepare_cached(
+                "SELECT t.user_id, u.username, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token_hash = ?1 AND t.revoked = 0 AND t.expires_at > ?2",
+            )?
+            .query_row(params![hash.as_slice(), now], |row| {
+                Ok(TokenRow { hash, user_id: row.get(0)?, username: row.get(1)?, expires_at: row.get(2)? })
+            })
+            .optional()
         };
         self.submit(Access::Alone, op, done);
     }
@@ -156,6 +197,10 @@ impl Store for SqliteStore {
                 .map(drop)
         };
         self.submit(Access::Alone, op, done);
+    }
+
+    fn ping(&self, done: Done<()>) {
+        self.submit(Access::Alone, |c| c.query_row("SELECT 1", [], |_| Ok(())), done);
     }
 
     fn item(&self, id: i64, done: Done<Option<Item>>) {

@@ -7,12 +7,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::auth::{self, LoginLimiter, TokenCache};
+use crate::app::auth::{self, TokenCache};
 use crate::app::blocking::Blocking;
 use crate::app::middleware::Principal;
 use crate::app::response::FieldError;
@@ -21,7 +21,9 @@ use crate::db::pg::PgStore;
 use crate::db::{DbError, DbLocation, Durability, SqliteStore};
 use crate::http::request::Method;
 use crate::http::status::StatusCode;
-use crate::store::{self, Change, ErrorKind, ItemFields, ItemQuery, NewUser, Store, StoreError, TokenRow};
+use crate::store::{
+    self, Change, ErrorKind, Failures, ItemFields, ItemQuery, NewUser, Store, StoreError, TokenRow,
+};
 
 /// Items per page when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -43,8 +45,9 @@ pub struct Services {
     pub blocking: Arc<Blocking>,
     /// Live bearer tokens.
     pub tokens: Arc<TokenCache>,
-    /// Failed-login counts per client address.
-    pub logins: LoginLimiter,
+    /// Failed logins allowed per client address per [`auth::LOGIN_WINDOW`] (counted in the
+    /// database, so that every instance's failures add up).
+    pub max_failed_logins: u32,
     /// How long a token issued at login stays valid.
     pub token_lifetime: Duration,
     /// What an unknown user's password is checked against ([`auth::dummy_hash`]).
@@ -114,8 +117,10 @@ impl Services {
             DbLocation::Postgres(url) => {
                 let loader = Arc::clone(&tokens);
                 let load = move |rows: Vec<TokenRow>| loader.load(rows);
-                let pg = PgStore::open(url, options.db_connections, options.db_timeout, Box::new(load))
-                    .map_err(StartError::Db)?;
+                let changes = Arc::clone(&tokens) as Arc<dyn store::Changes>;
+                let pg =
+                    PgStore::open(url, options.db_connections, options.db_timeout, Box::new(load), changes)
+                        .map_err(StartError::Db)?;
                 (Arc::clone(&pg) as Arc<dyn Store>, Some(pg))
             }
             _ => {
@@ -131,7 +136,7 @@ impl Services {
             pg,
             blocking,
             tokens,
-            logins: LoginLimiter::new(options.max_failed_logins),
+            max_failed_logins: options.max_failed_logins,
             token_lifetime: options.token_lifetime,
             dummy_hash,
         }))
@@ -168,7 +173,12 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         .get("/api/items/{id}", s(get_item))
         .put("/api/items/{id}", s(update_item))
         .delete("/api/items/{id}", s(delete_item))
-        .with(auth::Auth::new(Arc::clone(&services.tokens), protects));
+        .with(match services.pg {
+            // Other instances on the same database issue tokens too: the handler looks up the
+            // ones this instance has not seen.
+            Some(_) => auth::Auth::new(Arc::clone(&services.tokens), protects).looking_up_misses(),
+            None => auth::Auth::new(Arc::clone(&services.tokens), protects),
+        });
     match &services.pg {
         Some(pg) => app.on_each_worker(Arc::clone(pg) as Arc<dyn crate::app::LoopServices>),
         None => app,
@@ -303,8 +313,7 @@ fn login(
     request: &Request<'_>,
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
-    let address = request.peer().map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
-    services.logins.check(address, Instant::now()).map_err(auth::too_many_logins)?;
+    let address = request.peer().map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip()).to_string();
     let body = json_object(request)?;
     let (Some(Value::String(username)), Some(Value::String(password))) =
         (body.get("username"), body.get("password"))
@@ -314,56 +323,89 @@ fn login(
             field("password", "is required and must be a string"),
         ]));
     };
-    let (username, password) = (username.clone(), password.clone());
-    let lookup = username.clone();
+    let attempt = Attempt { username: username.clone(), address, now: auth::unix_now() };
+    let (attempt_address, attempt_now) = (attempt.address.clone(), attempt.now);
+    let password = password.clone();
     let (deferred, completer) = context.defer()?;
-    let services_for_job = Arc::clone(services);
-    let found = move |result: Result<Option<store::Credentials>, StoreError>| match result {
+    let for_job = Arc::clone(services);
+    let found = move |result: Result<(Option<store::Credentials>, Failures), StoreError>| match result {
         Err(error) => completer.complete(store_error(error)),
-        Ok(user) => {
-            let services = Arc::clone(&services_for_job);
-            on_blocking(&services_for_job, completer, move |completer| {
-                check_password(&services, user, username, &password, address, completer);
+        Ok((_, failures)) if failures.count >= for_job.max_failed_logins => {
+            // Counted in the database, so every instance's failures add up.
+            let window = window_secs();
+            let retry_after = failures.oldest.map_or(window, |oldest| oldest + window - attempt.now);
+            completer.complete(auth::too_many_logins(retry_after.clamp(1, window) as u64));
+        }
+        Ok((user, _)) => {
+            let services = Arc::clone(&for_job);
+            on_blocking(&for_job, completer, move |completer| {
+                check_password(&services, user, attempt, &password, completer);
             });
         }
     };
-    services.store.credentials(lookup, Box::new(found));
+    let since = attempt_now - window_secs();
+    services.store.credentials(username.clone(), attempt_address, since, Box::new(found));
     Ok(deferred.into())
 }
 
+/// Who is logging in, from where, when.
+#[derive(Debug)]
+struct Attempt {
+    username: String,
+    /// The client's address, as the login limiter counts it.
+    address: String,
+    /// Unix seconds.
+    now: i64,
+}
+
 /// The CPU-heavy half of a login (on the hashing threads): check the password (unknown users
-/// against a dummy hash, so both failures take as long), then store a new token.
+/// against a dummy hash, so both failures take as long); then record the failure, or store a new
+/// token.
 fn check_password(
     services: &Arc<Services>,
     user: Option<store::Credentials>,
-    username: String,
+    attempt: Attempt,
     password: &str,
-    address: IpAddr,
     completer: Completer,
 ) {
     let phc = user.as_ref().map_or(services.dummy_hash.as_str(), |user| user.password_hash.as_str());
     let valid = auth::verify_password(password, phc);
     let Some(user) = user.filter(|_| valid) else {
-        services.logins.failed(address, Instant::now());
-        return completer.complete(HttpError::new(StatusCode::UNAUTHORIZED, "invalid username or password"));
+        // The 401 goes out once the failure is recorded, so the next attempt, on any instance,
+        // counts it.
+        let since = attempt.now - window_secs();
+        let refuse = |()| Err(HttpError::new(StatusCode::UNAUTHORIZED, "invalid username or password"));
+        return services.store.record_failed_login(
+            attempt.address,
+            attempt.now,
+            since,
+            answer(completer, refuse),
+        );
     };
     let token = match auth::new_token() {
         Ok(token) => token,
         Err(error) => return completer.complete(error),
     };
-    let expires_at = auth::unix_now() + i64::try_from(services.token_lifetime.as_secs()).unwrap_or(i64::MAX);
-    let row = TokenRow { hash: auth::token_hash(&token), user_id: user.user_id, username, expires_at };
-    let services = Arc::clone(services);
+    let expires_at = attempt.now + i64::try_from(services.token_lifetime.as_secs()).unwrap_or(i64::MAX);
+    let row = TokenRow {
+        hash: auth::token_hash(&token),
+        user_id: user.user_id,
+        username: attempt.username,
+        expires_at,
+    };
+    let tokens = Arc::clone(&services.tokens);
     let stored = row.clone();
-    services.clone().store.insert_token(
-        row,
-        answer(completer, move |()| {
-            let principal = Principal { user_id: stored.user_id, username: stored.username.into() };
-            services.tokens.insert(stored.hash, principal, stored.expires_at);
-            services.logins.succeeded(address);
-            Ok(Response::json(StatusCode::OK, &json!({ "token": token, "expires_at": rfc3339(expires_at) })))
-        }),
-    );
+    let respond = move |()| {
+        let principal = Principal { user_id: stored.user_id, username: stored.username.into() };
+        tokens.insert(stored.hash, principal, stored.expires_at);
+        Ok(Response::json(StatusCode::OK, &json!({ "token": token, "expires_at": rfc3339(expires_at) })))
+    };
+    services.store.insert_token(row, attempt.address, answer(completer, respond));
+}
+
+/// The login limiter's window, in seconds.
+fn window_secs() -> i64 {
+    auth::LOGIN_WINDOW.as_secs() as i64
 }
 
 fn logout(
@@ -373,16 +415,15 @@ fn logout(
 ) -> Result<Reply, HttpError> {
     let token = auth::bearer(request).ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))?;
     let hash = auth::token_hash(token);
-    let (deferred, completer) = context.defer()?;
+    let store = Arc::clone(&services.store);
     let tokens = Arc::clone(&services.tokens);
-    services.store.revoke_token(
-        hash,
-        answer(completer, move |()| {
+    with_caller(services, request, context, move |_, completer| {
+        let respond = move |()| {
             tokens.revoke(&hash);
             Ok(Response::no_content())
-        }),
-    );
-    Ok(deferred.into())
+        };
+        store.revoke_token(hash, answer(completer, respond));
+    })
 }
 
 // --- items ----------------------------------------------------------------------------------
@@ -466,8 +507,35 @@ fn item_id(request: &Request<'_>) -> Result<i64, HttpError> {
     if id > 0 { Ok(id) } else { Err(HttpError::not_found("no such item")) }
 }
 
-fn caller(context: &Context<'_>) -> Result<Principal, HttpError> {
-    context.principal().cloned().ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))
+/// Defers the response and runs `then` with the caller: the one the auth middleware found in
+/// the token cache, or, for a token this instance has not seen (another instance on the same
+/// database issued it), the one the store finds (then cached). 401 when there is none.
+fn with_caller(
+    services: &Arc<Services>,
+    request: &Request<'_>,
+    context: &mut Context<'_>,
+    then: impl FnOnce(Principal, Completer) + Send + 'static,
+) -> Result<Reply, HttpError> {
+    let known = context.principal().cloned();
+    let token = auth::bearer(request).ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))?;
+    let hash = auth::token_hash(token);
+    let (deferred, completer) = context.defer()?;
+    if let Some(principal) = known {
+        then(principal, completer);
+        return Ok(deferred.into());
+    }
+    let tokens = Arc::clone(&services.tokens);
+    let found = move |result: Result<Option<TokenRow>, StoreError>| match result {
+        Err(error) => completer.complete(store_error(error)),
+        Ok(None) => completer.complete(auth::unauthorized(auth::AuthError::Invalid)),
+        Ok(Some(row)) => {
+            let principal = Principal { user_id: row.user_id, username: row.username.into() };
+            tokens.insert(hash, principal.clone(), row.expires_at);
+            then(principal, completer);
+        }
+    };
+    services.store.token(hash, auth::unix_now(), Box::new(found));
+    Ok(deferred.into())
 }
 
 fn list_items(
@@ -540,17 +608,13 @@ fn create_item(
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
     let fields = item_input(request)?;
-    let owner = caller(context)?;
-    let (deferred, completer) = context.defer()?;
-    services.store.create_item(
-        owner.user_id,
-        fields,
-        auth::unix_now(),
-        answer(completer, |item: store::Item| {
+    let store = Arc::clone(&services.store);
+    with_caller(services, request, context, move |owner, completer| {
+        let respond = |item: store::Item| {
             Ok(Response::created(&["/api/items/", &item.id.to_string()].concat(), &Item::from(item)))
-        }),
-    );
-    Ok(deferred.into())
+        };
+        store.create_item(owner.user_id, fields, auth::unix_now(), answer(completer, respond));
+    })
 }
 
 fn update_item(
@@ -560,11 +624,11 @@ fn update_item(
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
     let fields = item_input(request)?;
-    let caller = caller(context)?;
-    let (deferred, completer) = context.defer()?;
-    let respond = |change| Ok(Response::json(StatusCode::OK, &Item::from(changed(change)?)));
-    services.store.update_item(id, caller.user_id, fields, auth::unix_now(), answer(completer, respond));
-    Ok(deferred.into())
+    let store = Arc::clone(&services.store);
+    with_caller(services, request, context, move |caller, completer| {
+        let respond = |change| Ok(Response::json(StatusCode::OK, &Item::from(changed(change)?)));
+        store.update_item(id, caller.user_id, fields, auth::unix_now(), answer(completer, respond));
+    })
 }
 
 fn delete_item(
@@ -573,9 +637,9 @@ fn delete_item(
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
     let id = item_id(request)?;
-    let caller = caller(context)?;
-    let (deferred, completer) = context.defer()?;
-    let respond = |change| changed(change).map(|()| Response::no_content());
-    services.store.delete_item(id, caller.user_id, answer(completer, respond));
-    Ok(deferred.into())
+    let store = Arc::clone(&services.store);
+    with_caller(services, request, context, move |caller, completer| {
+        let respond = |change| changed(change).map(|()| Response::no_content());
+        store.delete_item(id, caller.user_id, answer(completer, respond));
+    })
 }

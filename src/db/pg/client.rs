@@ -26,9 +26,9 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::proto::{Fatal, Login, Outcome, Phase, Query, Session};
-use super::sql::STATEMENTS;
-use crate::store::StoreError;
+use super::proto::{Fatal, Login, Notification, Outcome, Phase, Query, Session};
+use super::sql::{REVOKED_CHANNEL, STATEMENTS};
+use crate::store::{Changes, StoreError};
 
 /// What a query's answer goes to: its rows once its batch committed, or why not.
 pub type Reply = Box<dyn FnOnce(Result<Vec<DataRowBody>, StoreError>) + Send>;
@@ -67,6 +67,9 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Set once the schema is migrated: links connect only after.
     pub schema_ready: AtomicBool,
+    /// Told of revocations other instances make (every link listens for them), and of
+    /// reconnections (notices may have been missed meanwhile).
+    pub changes: Arc<dyn Changes>,
 }
 
 /// A query in a session, and when it must be answered by.
@@ -260,12 +263,22 @@ impl Client {
         if matches!(link.state, State::Handshaking(_))
             && link.session.as_ref().is_some_and(|s| s.phase() == Phase::Ready)
         {
+            if link.failures > 0 {
+                // Revocations made while this link was down were not heard: forget the cache.
+                self.settings.changes.missed();
+            }
             if link.outage_logged {
                 crate::server::log::error(format_args!("pollserve: reconnected to PostgreSQL"));
             }
             link.state = State::Ready;
             link.failures = 0;
             link.outage_logged = false;
+            if let Some(session) = link.session.as_mut() {
+                let listen = Query::simple(&["LISTEN ", REVOKED_CHANNEL].concat());
+                let ignore: Reply = Box::new(|_| {});
+                session
+                    .send([(Tagged { reply: ignore, deadline: now + self.settings.query_timeout }, listen)]);
+            }
             // Prepared and ready: send what waited for it.
             self.dispatch(now);
         }
@@ -290,7 +303,12 @@ impl Client {
         loop {
             match stream.read(&mut self.read_buf) {
                 Ok(0) => return Err("PostgreSQL closed the connection".to_owned()),
-                Ok(n) => session.receive(&self.read_buf[..n], &mut self.outcomes).map_err(describe)?,
+                Ok(n) => {
+                    session.receive(&self.read_buf[..n], &mut self.outcomes).map_err(describe)?;
+                    for notification in session.notifications() {
+                        revoked(&*self.settings.changes, &notification);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("reading from PostgreSQL: {e}")),
@@ -375,6 +393,23 @@ impl Client {
             }
         }
     }
+}
+
+/// A revocation announced on [`REVOKED_CHANNEL`]: the token's hash in hex.
+fn revoked(changes: &dyn Changes, notification: &Notification) {
+    let hex = notification.payload.as_bytes();
+    if notification.channel != REVOKED_CHANNEL || hex.len() != 64 {
+        return;
+    }
+    let mut hash = [0u8; 32];
+    for (byte, pair) in hash.iter_mut().zip(hex.chunks(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        match (digit(pair[0]), digit(pair[1])) {
+            (Some(high), Some(low)) => *byte = (high * 16 + low) as u8,
+            _ => return,
+        }
+    }
+    changes.token_revoked(hash);
 }
 
 /// Writes a session's pending output until done or the socket would block.

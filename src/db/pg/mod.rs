@@ -42,7 +42,7 @@ use self::setup::SetupError;
 use self::sql::Statement;
 use super::DbError;
 use crate::app::{LoopService, LoopServices};
-use crate::store::{Done, StoreError, TokenRow};
+use crate::store::{Changes, Done, StoreError, TokenRow};
 
 /// Connections per worker unless `--db-connections` says otherwise. Pipelining keeps each
 /// one busy, so a few suffice; PostgreSQL sees workers × this many connections.
@@ -87,13 +87,14 @@ thread_local! {
 
 impl PgStore {
     /// Connects once to check the login, migrates the schema and hands the live tokens to
-    /// `tokens`. A refused login fails at once; an unreachable server is retried in the
+    /// `tokens`; `changes` hears of revocations made by other instances. A refused login fails at once; an unreachable server is retried in the
     /// background (with a log line), and `/api` answers 503 until it answers.
     pub fn open(
         url: &PgUrl,
         connections: usize,
         query_timeout: Duration,
         tokens: Box<dyn FnOnce(Vec<TokenRow>) + Send>,
+        changes: Arc<dyn Changes>,
     ) -> Result<Arc<PgStore>, DbError> {
         let addr = url.resolve().map_err(DbError::Postgres)?;
         let settings = Arc::new(Settings {
@@ -102,6 +103,7 @@ impl PgStore {
             query_timeout,
             connect_timeout: CONNECT_TIMEOUT,
             schema_ready: AtomicBool::new(false),
+            changes,
         });
         static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         let store = Arc::new(PgStore {

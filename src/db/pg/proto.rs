@@ -175,6 +175,15 @@ pub enum Outcome<T> {
     Retry(T, Query),
 }
 
+/// A `NOTIFY` the server passed on (for a channel this session listens on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The channel.
+    pub channel: String,
+    /// The payload.
+    pub payload: String,
+}
+
 /// A query in flight and what has come back for it so far.
 struct InFlight<T> {
     tag: T,
@@ -211,6 +220,7 @@ pub struct Session<T> {
     output: BytesMut,
     batches: VecDeque<Batch<T>>,
     in_flight: usize,
+    notifications: Vec<Notification>,
 }
 
 impl<T> fmt::Debug for Session<T> {
@@ -241,6 +251,7 @@ impl<T> Session<T> {
             output,
             batches: VecDeque::new(),
             in_flight: 0,
+            notifications: Vec::new(),
         }
     }
 
@@ -279,6 +290,11 @@ impl<T> Session<T> {
         }
         self.in_flight += batch.queries.len();
         self.batches.push_back(batch);
+    }
+
+    /// Takes the notifications received so far.
+    pub fn notifications(&mut self) -> std::vec::Drain<'_, Notification> {
+        self.notifications.drain(..)
     }
 
     /// Takes every query in flight, for answering when the connection is lost.

@@ -58,26 +58,65 @@ pub const CREATE_USER: Statement = Statement {
     params: &[TEXT, TEXT, INT8],
 };
 
-/// `$1` username → `id, password_hash`.
+/// `$1` username, `$2` address, `$3` since → one row: `id, password_hash` (NULL: no such user),
+/// the address's failed logins after `since` and the oldest one's time.
 pub const CREDENTIALS: Statement = Statement {
     name: "credentials",
-    sql: "SELECT id, password_hash FROM users WHERE username = $1",
-    params: &[TEXT],
+    sql: "SELECT u.id, u.password_hash, f.count, f.oldest
+          FROM (SELECT count(*) AS count, min(at) AS oldest FROM login_failures WHERE address = $2 AND at > $3) f
+          LEFT JOIN users u ON u.username = $1",
+    params: &[TEXT, TEXT, INT8],
 };
 
-/// `$1` hash, `$2` user id, `$3` expiry.
+/// `$1` address, `$2` now, `$3` since: records a failed login, forgetting those up to `since`.
+pub const RECORD_FAILED_LOGIN: Statement = Statement {
+    name: "record_failed_login",
+    sql: "WITH old AS (DELETE FROM login_failures WHERE address = $1 AND at <= $3)
+          INSERT INTO login_failures (address, at) VALUES ($1, $2)",
+    params: &[TEXT, INT8, INT8],
+};
+
+/// `$1` hash, `$2` user id, `$3` expiry, `$4` address (its failed logins are forgotten).
 pub const INSERT_TOKEN: Statement = Statement {
     name: "insert_token",
-    sql: "INSERT INTO tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
-    params: &[BYTEA, INT8, INT8],
+    sql: "WITH cleared AS (DELETE FROM login_failures WHERE address = $4)
+          INSERT INTO tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+    params: &[BYTEA, INT8, INT8, TEXT],
 };
 
-/// `$1` hash.
+/// `$1` hash, `$2` now → `user_id, username, expires_at` of a live token.
+pub const TOKEN: Statement = Statement {
+    name: "token",
+    sql: "SELECT t.user_id, u.username, t.expires_at FROM tokens t JOIN users u ON u.id = t.user_id
+          WHERE t.token_hash = $1 AND NOT t.revoked AND t.expires_at > $2",
+    params: &[BYTEA, INT8],
+};
+
+/// The channel a revocation is announced on (a macro, so the SQL below can be built from it).
+macro_rules! revoked_channel {
+    () => {
+        "pollserve_revoked"
+    };
+}
+
+/// The channel a revocation is announced on, to every instance (payload: the hash, in hex).
+pub const REVOKED_CHANNEL: &str = revoked_channel!();
+
+/// `$1` hash: revokes the token and, at commit, notifies every connection listening on
+/// [`REVOKED_CHANNEL`].
 pub const REVOKE_TOKEN: Statement = Statement {
     name: "revoke_token",
-    sql: "UPDATE tokens SET revoked = true WHERE token_hash = $1",
+    sql: concat!(
+        "WITH r AS (UPDATE tokens SET revoked = true WHERE token_hash = $1 RETURNING token_hash)
+         SELECT pg_notify('",
+        revoked_channel!(),
+        "', encode(token_hash, 'hex')) FROM r"
+    ),
     params: &[BYTEA],
 };
+
+/// A query that only shows the server answers.
+pub const PING: Statement = Statement { name: "ping", sql: "SELECT 1", params: &[] };
 
 /// `$1` now → `token_hash, user_id, username, expires_at` of every live token.
 pub const LIVE_TOKENS: Statement = Statement {
@@ -158,8 +197,11 @@ pub const DELETE_ITEM: Statement = Statement {
 pub static STATEMENTS: &[Statement] = &[
     CREATE_USER,
     CREDENTIALS,
+    RECORD_FAILED_LOGIN,
     INSERT_TOKEN,
+    TOKEN,
     REVOKE_TOKEN,
+    PING,
     LIVE_TOKENS,
     ITEM,
     ITEMS,
@@ -203,4 +245,10 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at bigint NOT NULL
     );
     CREATE INDEX items_owner ON items(owner);",
+    // 2: failed logins per client address, shared by every instance's login limiter.
+    "CREATE TABLE login_failures (
+        address text NOT NULL,
+        at      bigint NOT NULL
+    );
+    CREATE INDEX login_failures_address ON login_failures(address, at);",
 ];

@@ -7,8 +7,8 @@ use super::PgStore;
 use super::rows::{Row, at_most_one, one};
 use super::sql;
 use crate::store::{
-    Change, Credentials, Done, Item, ItemFields, ItemPage, ItemQuery, NewUser, Store, StoreError, TokenRow,
-    User,
+    Change, Credentials, Done, Failures, Item, ItemFields, ItemPage, ItemQuery, NewUser, Store, StoreError,
+    TokenRow, User,
 };
 
 /// An update's or delete's row: none → no such item; `owner` and NULLs → not the caller's.
@@ -36,27 +36,65 @@ impl Store for PgStore {
         });
     }
 
-    fn credentials(&self, username: String, done: Done<Option<Credentials>>) {
-        self.query(&sql::CREDENTIALS, &[&username], done, |rows| {
+    fn credentials(
+        &self,
+        username: String,
+        address: String,
+        since: i64,
+        done: Done<(Option<Credentials>, Failures)>,
+    ) {
+        self.query(&sql::CREDENTIALS, &[&username, &address, &since], done, |rows| {
+            let row = one(&rows)?;
+            let user = match row.is_null(0) {
+                true => None,
+                false => Some(Credentials {
+                    user_id: row.get(0, &Type::INT8)?,
+                    password_hash: row.get(1, &Type::TEXT)?,
+                }),
+            };
+            let count: i64 = row.get(2, &Type::INT8)?;
+            let failures = Failures {
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+                oldest: row.get(3, &Type::INT8)?,
+            };
+            Ok((user, failures))
+        });
+    }
+
+    fn record_failed_login(&self, address: String, at: i64, since: i64, done: Done<()>) {
+        self.query(&sql::RECORD_FAILED_LOGIN, &[&address, &at, &since], done, |_| Ok(()));
+    }
+
+    fn insert_token(&self, token: TokenRow, address: String, done: Done<()>) {
+        let hash: &[u8] = &token.hash;
+        self.query(&sql::INSERT_TOKEN, &[&hash, &token.user_id, &token.expires_at, &address], done, |_| {
+            Ok(())
+        });
+    }
+
+    fn token(&self, hash: [u8; 32], now: i64, done: Done<Option<TokenRow>>) {
+        let key: &[u8] = &hash;
+        self.query(&sql::TOKEN, &[&key, &now], done, move |rows| {
             at_most_one(&rows)?
                 .map(|row| {
-                    Ok(Credentials {
+                    Ok(TokenRow {
+                        hash,
                         user_id: row.get(0, &Type::INT8)?,
-                        password_hash: row.get(1, &Type::TEXT)?,
+                        username: row.get(1, &Type::TEXT)?,
+                        expires_at: row.get(2, &Type::INT8)?,
                     })
                 })
                 .transpose()
         });
     }
 
-    fn insert_token(&self, token: TokenRow, done: Done<()>) {
-        let hash: &[u8] = &token.hash;
-        self.query(&sql::INSERT_TOKEN, &[&hash, &token.user_id, &token.expires_at], done, |_| Ok(()));
-    }
-
     fn revoke_token(&self, hash: [u8; 32], done: Done<()>) {
         let hash: &[u8] = &hash;
         self.query(&sql::REVOKE_TOKEN, &[&hash], done, |_| Ok(()));
+    }
+
+    fn ping(&self, done: Done<()>) {
+        self.query(&sql::PING, &[], done, |_| Ok(()));
     }
 
     fn item(&self, id: i64, done: Done<Option<Item>>) {

@@ -206,6 +206,9 @@ fn asynchronous_messages_are_taken_wherever_they_arrive() {
         ready(),
     ];
     assert_eq!(feed(&mut session, &replies.concat()).unwrap(), [(1, "rows 1".into())]);
+    let got: Vec<Notification> = session.notifications().collect();
+    assert_eq!(got, [Notification { channel: "channel".into(), payload: "payload".into() }]);
+    assert_eq!(session.notifications().count(), 0, "taken once");
 }
 
 #[test]
