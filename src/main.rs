@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
     }
     let threads = config.threads;
+    let (readiness, grace) = (config.app.readiness.clone(), config.shutdown_grace);
     let services = match config.db {
         DbLocation::Off => None,
         _ => match Services::open(&config.db, &config.api) {
@@ -79,7 +80,21 @@ fn main() -> ExitCode {
     std::thread::spawn(move || {
         let mut received = signals.forever();
         if received.next().is_some() {
-            shutdown.shutdown();
+            // Not ready first, still serving: a load balancer checking /readyz stops sending
+            // new requests during the grace period; then the drain.
+            readiness.stop();
+            if grace.is_zero() {
+                shutdown.shutdown();
+            } else {
+                eprintln!(
+                    "pollserve: shutting down: /readyz answers 503, serving {} s more",
+                    grace.as_secs()
+                );
+                std::thread::spawn(move || {
+                    std::thread::sleep(grace);
+                    shutdown.shutdown();
+                });
+            }
         }
         // A second signal while draining means "now".
         if received.next().is_some() {

@@ -64,7 +64,10 @@ fn a_database_down_at_start_answers_503_until_it_comes_up() {
     assert_eq!(response.status, 503, "{}", response.text());
     assert_eq!(response.header("Retry-After"), Some("1"));
     assert_eq!(c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200, "the rest of the server serves");
+    assert_eq!(c.request(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200, "alive");
+    assert_eq!(c.request(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").status, 503, "not ready");
     cluster.start_server();
+    wait_for(&mut c, "/readyz", 200);
     wait_for(&mut c, "/api/items", 200);
     let token = user(&mut c, "patient");
     let created =

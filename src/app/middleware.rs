@@ -88,21 +88,35 @@ impl Exchange {
 /// Echoes a well-formed `X-Request-Id`, or generates one, and returns it on every response.
 #[derive(Debug)]
 pub struct RequestId {
-    /// Distinguishes this process's ids from another run's.
-    process: u32,
+    /// Distinguishes this instance's ids from another's (or another run's), at most
+    /// [`MAX_INSTANCE`] bytes.
+    instance: HeaderValue,
 }
+
+/// Longest instance name (the request ids' prefix).
+pub const MAX_INSTANCE: usize = 16;
 
 /// Longest client-supplied request id echoed back; longer (or odd-charactered) ones are replaced.
 const MAX_CLIENT_REQUEST_ID: usize = 64;
 
 impl RequestId {
-    /// The request-id middleware.
+    /// The request-id middleware, with a random instance prefix (8 hex digits).
     pub fn new() -> RequestId {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        RequestId { process: nanos ^ std::process::id().rotate_left(16) }
+        RequestId::for_instance("")
     }
 
-    /// `pppppppp-tt-nnnnnnnn`: process, thread, per-thread counter. No shared counter, so
+    /// The request-id middleware for the instance `name`: ids from several instances merged in
+    /// one log stay unique. An empty name (or one that is too long or not `[A-Za-z0-9_.-]`)
+    /// gets a random prefix.
+    pub fn for_instance(name: &str) -> RequestId {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_INSTANCE
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        let instance = valid.then(|| HeaderValue::try_from_bytes(name.as_bytes())).flatten();
+        RequestId { instance: instance.unwrap_or_else(random_instance) }
+    }
+
+    /// `iiiiiiii-tt-nnnnnnnn`: instance, thread, per-thread counter. No shared counter, so
     /// workers never contend on a cache line for it.
     fn generate(&self) -> HeaderValue {
         static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
@@ -115,15 +129,29 @@ impl RequestId {
             c.set(c.get() + 1);
             c.get()
         });
-        // At most 8 + 1 + 8 + 1 + 16 hex digits and dashes.
-        let mut buf = [0u8; 34];
-        let mut len = push_hex(&mut buf, 0, u64::from(self.process), 8);
+        // At most 16 + 1 + 8 + 1 + 16 bytes.
+        let mut buf = [0u8; MAX_INSTANCE + 26];
+        let prefix = self.instance.as_bytes();
+        buf[..prefix.len()].copy_from_slice(prefix);
+        let mut len = prefix.len();
         buf[len] = b'-';
         len = push_hex(&mut buf, len + 1, u64::from(thread), 1);
         buf[len] = b'-';
         len = push_hex(&mut buf, len + 1, count, 1);
         HeaderValue::from_safe_short(&buf[..len])
     }
+}
+
+/// 8 random hex digits (from the clock and the process id if the OS has no randomness).
+fn random_instance() -> HeaderValue {
+    let mut bytes = [0u8; 4];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        bytes = (nanos ^ std::process::id().rotate_left(16)).to_be_bytes();
+    }
+    let mut buf = [0u8; 8];
+    let len = push_hex(&mut buf, 0, u64::from(u32::from_be_bytes(bytes)), 8);
+    HeaderValue::from_safe_short(&buf[..len])
 }
 
 /// Writes `value` in lowercase hex (at least `min_digits` digits) at `buf[at..]`; returns the

@@ -129,6 +129,12 @@ pub struct AppOptions {
     pub access_log: bool,
     /// Add a `Server-Timing` header with the handler's duration.
     pub server_timing: bool,
+    /// This instance's name, the prefix of its request ids (empty: a random one).
+    pub instance: String,
+    /// Cleared when a graceful shutdown begins (`/readyz`).
+    pub readiness: handlers::health::Readiness,
+    /// What `/readyz` asks besides (the database, when there is one).
+    pub probe: Option<handlers::health::Probe>,
 }
 
 /// Where the connection is, for one call to [`App::handle`].
@@ -186,8 +192,11 @@ impl App {
         if options.access_log {
             app = app.with(middleware::AccessLog);
         }
-        app =
-            app.with(middleware::RequestId::new()).with(middleware::Cors::new(options.cors_origins.clone()));
+        app = app
+            .get("/healthz", handlers::health::healthz)
+            .get("/readyz", handlers::health::readyz(options.readiness.clone(), options.probe.clone()))
+            .with(middleware::RequestId::for_instance(&options.instance))
+            .with(middleware::Cors::new(options.cors_origins.clone()));
         if options.server_timing {
             app = app.with(middleware::Timing);
         }
@@ -197,7 +206,8 @@ impl App {
     /// pollserve's own endpoints, the `/api` resource on `services`' database, and the default
     /// middleware.
     pub fn with_api(options: &AppOptions, services: &Arc<handlers::api::Services>) -> App {
-        handlers::api::routes(App::builtin(options), services)
+        let options = AppOptions { probe: Some(handlers::api::probe(services)), ..options.clone() };
+        handlers::api::routes(App::builtin(&options), services)
     }
 
     /// pollserve's own endpoints without any middleware (deterministic output, for tests).

@@ -57,6 +57,15 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_DRAIN_TIMEOUT", default_value_t = DEFAULT_DRAIN_TIMEOUT,
           value_parser = values::whole, allow_negative_numbers = true)]
     pub drain_timeout: u64,
+    /// Seconds between SIGTERM and the drain, while /readyz answers 503 and requests are still
+    /// served: time for a load balancer to stop sending new ones.
+    #[arg(long, env = "POLLSERVE_SHUTDOWN_GRACE", default_value_t = 0,
+          value_parser = values::whole, allow_negative_numbers = true)]
+    pub shutdown_grace: u64,
+    /// This instance's name: the prefix of its request ids, so that the logs of several
+    /// instances can be merged (1 to 16 of `A-Z a-z 0-9 _ . -`; default: 8 random hex digits).
+    #[arg(long, env = "POLLSERVE_INSTANCE", default_value = "", value_parser = values::instance)]
+    pub instance: String,
     /// Most open connections for the whole process (more are answered 503 and closed).
     #[arg(long, env = "POLLSERVE_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
           value_parser = values::positive, allow_negative_numbers = true)]
@@ -150,6 +159,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How long a shutdown waits for responses in progress.
     pub drain_timeout: Duration,
+    /// How long after SIGTERM the server keeps serving (not ready) before it drains.
+    pub shutdown_grace: Duration,
     /// Per-connection limits and timeouts.
     pub conn: ConnConfig,
     /// Switches for the built-in middleware.
@@ -168,6 +179,7 @@ impl Config {
             threads: threads.max(1),
             max_connections: DEFAULT_MAX_CONNECTIONS as usize,
             drain_timeout: Duration::from_secs(DEFAULT_DRAIN_TIMEOUT),
+            shutdown_grace: Duration::ZERO,
             conn: ConnConfig::default(),
             app: AppOptions::default(),
             db: DbLocation::Memory,
@@ -206,6 +218,7 @@ impl Args {
             threads,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
             drain_timeout: Duration::from_secs(self.drain_timeout),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
             conn: ConnConfig {
                 max_head_bytes: usize::try_from(self.max_header_bytes).unwrap_or(usize::MAX),
                 max_body: self.max_body,
@@ -220,6 +233,8 @@ impl Args {
                 cors_origins: self.cors_origins,
                 access_log: self.access_log,
                 server_timing: self.server_timing,
+                instance: self.instance,
+                ..AppOptions::default()
             },
             db: self.db,
             api: ApiOptions {

@@ -37,6 +37,13 @@ pub fn db_location(value: &str) -> Result<crate::db::DbLocation, String> {
     crate::db::DbLocation::parse(value)
 }
 
+/// `--instance`: empty (a random name), or 1 to 16 of `A-Z a-z 0-9 _ . -`.
+pub fn instance(value: &str) -> Result<String, String> {
+    let max = crate::app::middleware::MAX_INSTANCE;
+    let valid = value.len() <= max && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if valid { Ok(value.to_owned()) } else { Err(format!("must be at most {max} of A-Z a-z 0-9 _ . -")) }
+}
+
 /// A number of failed logins: a whole number that fits in 32 bits.
 pub fn attempts(value: &str) -> Result<u32, String> {
     whole(value).and_then(|n| u32::try_from(n).map_err(|_| "is too large".into()))

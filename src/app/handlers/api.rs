@@ -149,6 +149,14 @@ impl Services {
     }
 }
 
+/// `/readyz`'s question to the database: does it answer a trivial query?
+pub fn probe(services: &Services) -> crate::app::handlers::health::Probe {
+    let store = Arc::clone(&services.store);
+    crate::app::handlers::health::Probe(Arc::new(move |done| {
+        store.ping(Box::new(move |result| done(result.map_err(|e| e.cause))));
+    }))
+}
+
 /// The routes that need a bearer token: every write to items, and logout.
 pub fn protects(method: Method, path: &str) -> bool {
     match path {

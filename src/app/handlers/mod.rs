@@ -4,5 +4,6 @@
 pub mod api;
 pub mod builtin;
 pub mod echo;
+pub mod health;
 pub mod learn;
 pub mod openapi;
