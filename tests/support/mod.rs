@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of this module
 
 pub mod api;
+pub mod haproxy;
 pub mod postgres;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -67,9 +68,11 @@ impl TestServer {
             }
             None => Command::new(env!("CARGO_BIN_EXE_pollserve")),
         };
+        // An OS-assigned port unless the test names an address (to restart on the same one).
+        let addr: &[&str] = if args.contains(&"--addr") { &[] } else { &["--addr", "127.0.0.1:0"] };
         let mut child = command
             .envs(env.iter().copied())
-            .args(["--addr", "127.0.0.1:0"])
+            .args(addr)
             .args(&db)
             .args(args)
             .stdout(Stdio::piped())
@@ -127,6 +130,21 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A tool a test needs is not installed: say so loudly and skip (exit the test process
+/// successfully), unless the environment variable `require` is set (`.ci/run` sets it), which
+/// fails the test instead. `install` completes "Install it (Debian: …".
+pub fn missing(what: &str, install: &str, require: &str) -> ! {
+    let message =
+        format!("{what} is not installed: the {what} tests were SKIPPED.\nInstall it (Debian: {install}");
+    if std::env::var_os(require).is_some() {
+        panic!("{message} ({require} is set)");
+    }
+    // Straight to the process's standard error: the test harness captures `eprintln!`, and its
+    // capture is lost when the process exits here.
+    let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
+    std::process::exit(0);
 }
 
 /// Whether this test binary runs its tests against PostgreSQL: `tests/api_postgres.rs` runs the
@@ -253,11 +271,24 @@ impl Client {
 
     /// Reads one response; `head_only` for answers to HEAD (no body despite Content-Length).
     pub fn read_response_with(&mut self, head_only: bool) -> Response {
+        self.try_read_response_with(head_only).unwrap_or_else(|e| {
+            panic!("reading a response: {e}; got so far: {:?}", String::from_utf8_lossy(&self.buf))
+        })
+    }
+
+    /// Sends a request and reads its response; `Err` when the connection fails or closes first
+    /// (for tests where that may happen: a server killed under load).
+    pub fn try_request(&mut self, bytes: &[u8]) -> std::io::Result<Response> {
+        self.stream.write_all(bytes)?;
+        self.try_read_response_with(false)
+    }
+
+    fn try_read_response_with(&mut self, head_only: bool) -> std::io::Result<Response> {
         let head_end = loop {
             if let Some(i) = find(&self.buf, b"\r\n\r\n") {
                 break i + 4;
             }
-            self.fill();
+            self.try_fill()?;
         };
         let head = String::from_utf8(self.buf[..head_end].to_vec()).expect("utf-8 head");
         let mut lines = head.split("\r\n");
@@ -276,11 +307,11 @@ impl Client {
             .map_or(0, |(_, v)| v.parse::<usize>().unwrap());
         let body_len = if head_only || status < 200 || status == 204 || status == 304 { 0 } else { length };
         while self.buf.len() < head_end + body_len {
-            self.fill();
+            self.try_fill()?;
         }
         let raw: Vec<u8> = self.buf.drain(..head_end + body_len).collect();
         let body = raw[head_end..].to_vec();
-        Response { status, headers, body, raw }
+        Ok(Response { status, headers, body, raw })
     }
 
     pub fn read_response(&mut self) -> Response {
@@ -305,11 +336,17 @@ impl Client {
         self.buf.is_empty() && matches!(self.stream.read(&mut [0u8; 1]), Ok(0))
     }
 
-    fn fill(&mut self) {
+    fn try_fill(&mut self) -> std::io::Result<()> {
         let mut chunk = [0u8; 8192];
-        let n = self.stream.read(&mut chunk).expect("read from server");
-        assert!(n > 0, "server closed early; got so far: {:?}", String::from_utf8_lossy(&self.buf));
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
         self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
     }
 }
 

@@ -317,7 +317,11 @@ impl<T> Session<T> {
     fn handle(&mut self, message: Message, outcomes: &mut Vec<Outcome<T>>) -> Result<(), Fatal> {
         match message {
             // Asynchronous messages can arrive at any time.
-            Message::NoticeResponse(_) | Message::ParameterStatus(_) | Message::NotificationResponse(_) => {
+            Message::NoticeResponse(_) | Message::ParameterStatus(_) => Ok(()),
+            Message::NotificationResponse(body) => {
+                let channel = body.channel().map_err(protocol)?.to_owned();
+                let payload = body.message().map_err(protocol)?.to_owned();
+                self.notifications.push(Notification { channel, payload });
                 Ok(())
             }
             message => match self.phase {
