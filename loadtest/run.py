@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -62,6 +63,7 @@ class Scenario:
     background: str = ""  # a path loaded by a second wrk while this one measures
     durable: bool = False  # every server commits with fsync (POLLSERVE_DB_SYNC=full, PEER_SYNC=full)
     postgres: bool = False  # /api on PostgreSQL (a cluster pinned beside the server: CPU = both)
+    needs: str = ""  # what a server must serve to run it, if not implied ("hello", "api", "pg", "mix")
 
 
 SCENARIOS = [
@@ -81,6 +83,9 @@ SCENARIOS = [
     Scenario("pg_write", "keep-alive, 64 conns, POST /api/items on PostgreSQL (auth + insert, committed before "
              "the 201; CPU = server + PostgreSQL)", "/api/items", 64, api=True, postgres=True,
              script="post_item.lua", method="POST", body='{"title":"load test item","body":"written by oha"}'),
+    Scenario("pg_mix", "keep-alive, 64 conns, GET /api/items/1 and POST /api/items alternating on PostgreSQL, "
+             "directly and through HAProxy (CPU = server + PostgreSQL)", "/api/items/1", 64, api=True,
+             postgres=True, script="mix.lua", needs="mix"),
     Scenario("hot_alone", "GET / latency, 64 conns, 1 event loop + 1 db thread, unpinned, 2000 items stored",
              "/", 64, all_cores=True, api=True, seed_items=2000),
     Scenario("hot_with_slow_queries", "as hot_alone, while 4 more connections run full-table LIKE scans "
@@ -109,6 +114,8 @@ class Run(generators.Load):
     # PostgreSQL scenarios: requests per committed transaction over the server's life (pollserve
     # sends each pipelined batch as one transaction: its depth; one query per round trip: ≤ 1).
     requests_per_transaction: float = None
+    # lb_* scenarios: HAProxy's part of cpu_us_per_request.
+    balancer_cpu_us_per_request: float = None
 
 
 @dataclass
@@ -199,11 +206,12 @@ def servers(args):
     axum_pg, axum_pg_why = prepare_rust_peer("axum-postgres-peer", "axum-postgres-peer", build("axum-postgres"))
     uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
+    haproxy = shutil.which("haproxy") or (Path("/usr/sbin/haproxy") if Path("/usr/sbin/haproxy").exists() else None)
     result = [
         Server("pollserve", "this project (`--db off` for plain HTTP, a fresh SQLite file for /api)",
                lambda port, threads, db: [
             str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", db,
-            "--db-threads", str(threads)], serves=("hello", "api", "pg")),
+            "--db-threads", str(threads)], serves=("hello", "api", "pg", "mix")),
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
@@ -219,7 +227,13 @@ def servers(args):
         Server("axum-postgres", "axum 0.8 + tokio-postgres + deadpool-postgres: a pool of 16, prepared statements "
                "(the pool's cache), one query per round trip, tokens looked up by SHA-256; the same /api routes",
                lambda port, threads, db: [str(axum_pg), f"127.0.0.1:{port}", str(threads)],
-               axum_pg is not None, axum_pg_why, serves=("pg",)),
+               axum_pg is not None, axum_pg_why, serves=("pg", "mix")),
+        *[Server(f"pollserve-haproxy-{n}", f"{n} pollserve instance(s), one worker each, behind HAProxy with "
+                 "deploy/haproxy.cfg (lb_stack.py), all on the server core",
+                 lambda port, threads, db, n=n: [sys.executable, str(HERE / "lb_stack.py"), str(pollserve), str(n),
+                                                 str(port), db],
+                 haproxy is not None, "haproxy not found (apt-get install haproxy)", serves=("mix",))
+          for n in (1, 2)],
         Server("fastapi-sqlite", "FastAPI + sqlite3 + argon2-cffi on uvicorn, the same /api routes",
                lambda port, threads, db: [
                    str(uvicorn), "fastapi_db_app:app", "--host", "127.0.0.1", "--port", str(port),
@@ -268,7 +282,7 @@ CLUSTER = None  # pg_cluster.Cluster, started when a PostgreSQL scenario runs
 def start(server, scenario, port):
     database = None
     if scenario.postgres:
-        database = f"{server.name}_{scenario.name}_{port}".replace("-", "_")
+        database = re.sub(r"[^a-z0-9_]", "_", f"{server.name}_{scenario.name}_{port}".lower())
         db = CLUSTER.new_database(database)
     else:
         db = DB_DIR / f"{server.name}-{scenario.name}-{port}.db"
@@ -374,6 +388,13 @@ def process_tree(pid):
     return tree
 
 
+def process_name(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def cpu_seconds(pids):
     """(user, kernel) CPU seconds of the processes so far."""
     user = kernel = 0
@@ -432,16 +453,22 @@ def measure(server, scenario, seconds, port, seed_items):
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)  # let the slow queries start before measuring
         pids = process_tree(proc.pid)
+        balancer = [pid for pid in pids if process_name(pid) == "haproxy"]
+        balancer_before = cpu_seconds(balancer)
         before = cpu_seconds(pids)
         db_before = CLUSTER.cpu_ticks() if scenario.postgres else 0
         result = load(scenario, port, seconds, token)
         after = cpu_seconds(pids)
+        balancer_after = cpu_seconds(balancer)
         db_after = CLUSTER.cpu_ticks() if scenario.postgres else 0
         user, kernel = after[0] - before[0], after[1] - before[1]
         db_cpu = (db_after - db_before) / CLK_TCK
         result.cpu_us_per_request = (user + kernel + db_cpu) * 1e6 / result.requests
         result.user_us_per_request = user * 1e6 / result.requests
         result.peak_rss_kib = peak_rss_kib(pids)
+        if balancer:
+            spent = sum(balancer_after) - sum(balancer_before)
+            result.balancer_cpu_us_per_request = spent * 1e6 / result.requests
         if scenario.postgres:
             result.db_cpu_us_per_request = db_cpu * 1e6 / result.requests
             warm_up_requests = GENERATOR.parse(warm_up.stdout).requests
@@ -572,9 +599,10 @@ def pg_summary(cells, scenarios, server_names):
              "transaction: requests ÷ transactions PostgreSQL committed in the server's database over its "
              "whole run (warm-up included). pollserve pipelines each batch of queries as one implicit "
              "transaction, so this is the depth its pipelines reached; a peer running one query per round "
-             "trip in autocommit shows 1 ÷ (queries per request).", "",
-             "| scenario | server | server CPU µs/req | PostgreSQL CPU µs/req | requests per transaction |",
-             "|---|---|---|---|---|"]
+             "trip in autocommit shows 1 ÷ (queries per request). In the `lb_*` scenarios the server is HAProxy "
+             "and the pollserve instances behind it, all on the server core.", "",
+             "| scenario | server | server CPU µs/req | of which HAProxy | PostgreSQL CPU µs/req | requests per transaction |",
+             "|---|---|---|---|---|---|"]
     for scenario in pg:
         for name in server_names:
             cell = cells.get((name, scenario.name))
@@ -582,7 +610,8 @@ def pg_summary(cells, scenarios, server_names):
                 continue
             total, db = cell.median("cpu_us_per_request"), cell.median("db_cpu_us_per_request")
             server = total - db if total is not None and db is not None else None
-            lines.append(f"| {scenario.name} | {name} | {fmt(server, 1)} | {fmt(db, 1)} | "
+            lines.append(f"| {scenario.name} | {name} | {fmt(server, 1)} | "
+                         f"{fmt(cell.median('balancer_cpu_us_per_request'), 1)} | {fmt(db, 1)} | "
                          f"{fmt(cell.median('requests_per_transaction'), 2)} |")
     lines += ["", "pollserve against each peer, per round (median [min–max] of the rounds' ratios):", ""]
     for scenario in pg:
@@ -703,7 +732,7 @@ def run_scenarios(args, scenarios, servers_, cells, commands):
         for server in servers_:
             if not server.available:
                 continue
-            needs = "pg" if scenario.postgres else "api" if scenario.api else "hello"
+            needs = scenario.needs or ("pg" if scenario.postgres else "api" if scenario.api else "hello")
             if needs not in server.serves:
                 continue
             if scenario.name.startswith("hot_") and server.name != "pollserve":
