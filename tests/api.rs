@@ -509,3 +509,42 @@ fn a_thousand_concurrent_durable_writes_survive_kill_9() {
     );
     assert_eq!(acknowledged.len(), WRITERS * EACH);
 }
+
+#[test]
+fn behind_a_balancer_failed_logins_count_by_the_forwarded_client_address() {
+    let server = TestServer::start(&["--trust-forwarded-for"]);
+    let mut c = server.connect();
+    user(&mut c, "dave");
+    let wrong = json!({ "username": "dave", "password": "not his password" }).to_string();
+    let login = |forwarded: &str| {
+        format!(
+            "POST /api/login HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {forwarded}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{wrong}",
+            wrong.len()
+        )
+        .into_bytes()
+    };
+    // The balancer appends the client's address; what the client sent before it is not trusted.
+    for forged in ["10.0.0.1", "192.0.2.7, 10.0.0.1", "10.0.0.1", "198.51.100.1,10.0.0.1", "10.0.0.1"] {
+        assert_eq!(c.request(&login(forged)).status, 401);
+    }
+    assert_eq!(c.request(&login("10.0.0.1")).status, 429, "the sixth from 10.0.0.1");
+    assert_eq!(c.request(&login("10.0.0.2")).status, 401, "another client is not locked out");
+    let ignored = TestServer::start(&[]);
+    let mut c = ignored.connect();
+    user(&mut c, "erin");
+    let wrong = json!({ "username": "erin", "password": "not her password" });
+    for n in 0..5 {
+        let mut request = request("POST", "/api/login", None, Some(&wrong));
+        let forwarded = format!("X-Forwarded-For: 10.0.0.{n}\r\n");
+        request.splice(
+            b"POST /api/login HTTP/1.1\r\n".len()..b"POST /api/login HTTP/1.1\r\n".len(),
+            forwarded.bytes(),
+        );
+        assert_eq!(c.request(&request).status, 401);
+    }
+    assert_eq!(
+        call(&mut c, "POST", "/api/login", None, Some(wrong)).0,
+        429,
+        "without the flag, the header is ignored"
+    );
+}

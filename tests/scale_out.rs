@@ -35,6 +35,7 @@ fn instance(name: &str, addr: SocketAddr, db: &str) -> TestServer {
         "1",
         "--shutdown-grace",
         "1",
+        "--trust-forwarded-for",
     ])
 }
 

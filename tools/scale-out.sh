@@ -35,7 +35,7 @@ start_postgres
 servers=""
 for i in $(seq "$instances"); do
     port=$((8100 + i))
-    command=(target/release/pollserve --addr "127.0.0.1:$port" --db "$pg_url" --instance "i$i" --shutdown-grace 2)
+    command=(target/release/pollserve --addr "127.0.0.1:$port" --db "$pg_url" --instance "i$i" --shutdown-grace 2 --trust-forwarded-for)
     "${command[@]}" >"$dir/i$i.log" 2>&1 &
     pids+=($!)
     echo "instance i$i: pid $!, http://127.0.0.1:$port, log $dir/i$i.log: ${command[*]}"

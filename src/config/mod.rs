@@ -62,6 +62,11 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_SHUTDOWN_GRACE", default_value_t = 0,
           value_parser = values::whole, allow_negative_numbers = true)]
     pub shutdown_grace: u64,
+    /// Behind a load balancer: count failed logins by the client address the balancer appends to
+    /// X-Forwarded-For instead of by the balancer's own address. Only behind a balancer that
+    /// does append it (HAProxy's `option forwardfor`): otherwise a client could pick its address.
+    #[arg(long, env = "POLLSERVE_TRUST_FORWARDED_FOR", value_parser = values::boolish)]
+    pub trust_forwarded_for: bool,
     /// This instance's name: the prefix of its request ids, so that the logs of several
     /// instances can be merged (1 to 16 of `A-Z a-z 0-9 _ . -`; default: 8 random hex digits).
     #[arg(long, env = "POLLSERVE_INSTANCE", default_value = "", value_parser = values::instance)]
@@ -241,6 +246,7 @@ impl Args {
                 db_threads: usize::try_from(self.db_threads).unwrap_or(1),
                 db_connections: usize::try_from(self.db_connections).unwrap_or(1),
                 db_timeout: Duration::from_secs(self.db_timeout),
+                trust_forwarded_for: self.trust_forwarded_for,
                 max_failed_logins: self.max_failed_logins,
                 token_lifetime: Duration::from_secs(self.token_lifetime),
                 db_sync: self.db_sync,

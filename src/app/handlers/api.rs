@@ -48,6 +48,8 @@ pub struct Services {
     /// Failed logins allowed per client address per [`auth::LOGIN_WINDOW`] (counted in the
     /// database, so that every instance's failures add up).
     pub max_failed_logins: u32,
+    /// Whether the login limiter counts the address in `X-Forwarded-For` (behind a balancer).
+    pub trust_forwarded_for: bool,
     /// How long a token issued at login stays valid.
     pub token_lifetime: Duration,
     /// What an unknown user's password is checked against ([`auth::dummy_hash`]).
@@ -63,6 +65,8 @@ pub struct ApiOptions {
     pub db_connections: usize,
     /// Longest a PostgreSQL query may wait and run.
     pub db_timeout: Duration,
+    /// Count failed logins by the address a balancer put in `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
     /// Failed logins per client address per minute before 429.
     pub max_failed_logins: u32,
     /// How long a token stays valid after login.
@@ -78,6 +82,7 @@ impl Default for ApiOptions {
             db_threads: crate::db::DEFAULT_THREADS,
             db_connections: crate::db::pg::DEFAULT_CONNECTIONS,
             db_timeout: crate::db::pg::QUERY_TIMEOUT,
+            trust_forwarded_for: false,
             max_failed_logins: auth::MAX_FAILED_LOGINS,
             token_lifetime: auth::TOKEN_LIFETIME,
         }
@@ -137,6 +142,7 @@ impl Services {
             blocking,
             tokens,
             max_failed_logins: options.max_failed_logins,
+            trust_forwarded_for: options.trust_forwarded_for,
             token_lifetime: options.token_lifetime,
             dummy_hash,
         }))
@@ -321,7 +327,7 @@ fn login(
     request: &Request<'_>,
     context: &mut Context<'_>,
 ) -> Result<Reply, HttpError> {
-    let address = request.peer().map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip()).to_string();
+    let address = client_address(request, services.trust_forwarded_for);
     let body = json_object(request)?;
     let (Some(Value::String(username)), Some(Value::String(password))) =
         (body.get("username"), body.get("password"))
@@ -354,6 +360,20 @@ fn login(
     let since = attempt_now - window_secs();
     services.store.credentials(username.clone(), attempt_address, since, Box::new(found));
     Ok(deferred.into())
+}
+
+/// The client's address as the login limiter counts it: the peer's, or, behind a trusted
+/// balancer (`--trust-forwarded-for`), the last address in `X-Forwarded-For` (the one the
+/// balancer appended; a client can forge only the ones before it).
+fn client_address(request: &Request<'_>, trust_forwarded_for: bool) -> String {
+    let forwarded = trust_forwarded_for
+        .then(|| request.headers().filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for")).last())
+        .flatten()
+        .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    let peer = request.peer().map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
+    forwarded.unwrap_or(peer).to_string()
 }
 
 /// Who is logging in, from where, when.
