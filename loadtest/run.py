@@ -204,6 +204,7 @@ def servers(args):
     actix, actix_why = prepare_rust_peer("actix-peer", "actix-peer", build("actix-web"))
     axum_sqlite, axum_sqlite_why = prepare_rust_peer("axum-sqlite-peer", "axum-sqlite-peer", build("axum-sqlite"))
     axum_pg, axum_pg_why = prepare_rust_peer("axum-postgres-peer", "axum-postgres-peer", build("axum-postgres"))
+    may, may_why = prepare_rust_peer("may-minihttp-peer", "may-minihttp-peer", build("may-minihttp"))
     uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
     haproxy = shutil.which("haproxy") or (Path("/usr/sbin/haproxy") if Path("/usr/sbin/haproxy").exists() else None)
@@ -214,6 +215,9 @@ def servers(args):
             "--db-threads", str(threads)], serves=("hello", "api", "pg", "mix")),
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
+        Server("may-minihttp", "may-minihttp 0.1.11 (the top Rust entry of TechEmpower's plaintext and JSON "
+               "tables): stackful coroutines on may, n workers", lambda port, threads, db: [
+            str(may), f"127.0.0.1:{port}", str(threads)], may is not None, may_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
             str(axum), f"127.0.0.1:{port}", str(threads)], axum is not None, axum_why),
         Server("fastapi", "FastAPI on uvicorn (uvloop, httptools), workers = n", lambda port, threads, db: [
