@@ -88,9 +88,12 @@ impl Exchange {
 /// Echoes a well-formed `X-Request-Id`, or generates one, and returns it on every response.
 #[derive(Debug)]
 pub struct RequestId {
-    /// Distinguishes this instance's ids from another's (or another run's), at most
-    /// [`MAX_INSTANCE`] bytes.
-    instance: HeaderValue,
+    /// `instance-`, laid out as an inline header value: an id is this copied, with its thread
+    /// and counter digits appended (no allocation, no variable-length copy). The instance name
+    /// (at most [`MAX_INSTANCE`] bytes) tells this instance's ids from another's.
+    head: [u8; HeaderValue::INLINE],
+    /// How many bytes of `head` are used.
+    head_len: usize,
 }
 
 /// Longest instance name (the request ids' prefix).
@@ -113,7 +116,12 @@ impl RequestId {
             && name.len() <= MAX_INSTANCE
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
         let instance = valid.then(|| HeaderValue::try_from_bytes(name.as_bytes())).flatten();
-        RequestId { instance: instance.unwrap_or_else(random_instance) }
+        let instance = instance.unwrap_or_else(random_instance);
+        let mut head = [0u8; HeaderValue::INLINE];
+        let name = instance.as_bytes();
+        head[..name.len()].copy_from_slice(name);
+        head[name.len()] = b'-';
+        RequestId { head_len: name.len() + 1, head }
     }
 
     /// `iiiiiiii-tt-nnnnnnnn`: instance, thread, per-thread counter. No shared counter, so
@@ -129,13 +137,20 @@ impl RequestId {
             c.set(c.get() + 1);
             c.get()
         });
-        // At most 16 + 1 + 8 + 1 + 16 bytes.
+        let start = self.head_len;
+        // Instance (≤ 16) + dash + thread + dash + counter: inline up to 30 bytes, which holds
+        // any thread number and 2^40 requests with a 16-byte name; past that, the long way.
+        let digits = |n: u64| (16 - n.leading_zeros() as usize / 4).max(1);
+        if start + digits(u64::from(thread)) + 1 + digits(count) <= HeaderValue::INLINE {
+            let mut bytes = self.head;
+            let len = push_hex(&mut bytes, start, u64::from(thread), 1);
+            bytes[len] = b'-';
+            let len = push_hex(&mut bytes, len + 1, count, 1);
+            return HeaderValue::from_safe_inline(bytes, len);
+        }
         let mut buf = [0u8; MAX_INSTANCE + 26];
-        let prefix = self.instance.as_bytes();
-        buf[..prefix.len()].copy_from_slice(prefix);
-        let mut len = prefix.len();
-        buf[len] = b'-';
-        len = push_hex(&mut buf, len + 1, u64::from(thread), 1);
+        buf[..start].copy_from_slice(&self.head[..start]);
+        let mut len = push_hex(&mut buf, start, u64::from(thread), 1);
         buf[len] = b'-';
         len = push_hex(&mut buf, len + 1, count, 1);
         HeaderValue::from_safe_short(&buf[..len])
@@ -301,5 +316,27 @@ impl Middleware for AccessLog {
             micros % 1000,
             id.as_deref().unwrap_or("-"),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_carry_the_instance_and_count_up() {
+        let ids = RequestId::for_instance("abcdefghijklmnop");
+        let first = ids.generate();
+        let second = ids.generate();
+        let (first, second) = (first.as_bytes(), second.as_bytes());
+        assert!(first.starts_with(b"abcdefghijklmnop-"), "{:?}", String::from_utf8_lossy(first));
+        assert_ne!(first, second);
+        let parts: Vec<&[u8]> = second.split(|&b| b == b'-').collect();
+        assert_eq!(parts.len(), 3);
+        assert!(parts[1..].iter().all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_hexdigit)));
+        let random = RequestId::new().generate();
+        assert_eq!(random.as_bytes().iter().position(|&b| b == b'-'), Some(8), "8 random hex digits");
+        let invalid = RequestId::for_instance("no spaces allowed").generate();
+        assert_eq!(invalid.as_bytes().iter().position(|&b| b == b'-'), Some(8), "replaced by a random name");
     }
 }

@@ -54,6 +54,16 @@ impl HeaderValue {
         })
     }
 
+    /// The most bytes a value holds inline (without allocating).
+    pub(crate) const INLINE: usize = INLINE_VALUE;
+
+    /// A value the caller built in place from safe bytes (hex digits, dashes): `bytes[..len]`,
+    /// stored as it is. `len` must be at most [`HeaderValue::INLINE`].
+    pub(crate) fn from_safe_inline(bytes: [u8; INLINE_VALUE], len: usize) -> HeaderValue {
+        debug_assert!(len <= INLINE_VALUE);
+        HeaderValue(Repr::Inline { len: len.min(INLINE_VALUE) as u8, bytes })
+    }
+
     /// A short value the caller built from safe bytes (hex digits, dashes): stored inline
     /// without re-checking it. Falls back to the checked path if it is too long.
     pub(crate) fn from_safe_short(value: &[u8]) -> HeaderValue {
