@@ -310,13 +310,19 @@ impl App {
     pub fn handle(&self, request: &http::Request<'_>, env: &HandleEnv<'_>) -> Outcome {
         let method = request.head.method;
         let mut exchange = Exchange::new(env.now, method);
-        let segments =
-            if request.head.path == "*" { None } else { Some(query::decode_path(request.head.path)) };
-        let (params, target) = match &segments {
-            Some(Ok(segments)) => self.resolve(segments, method),
-            Some(Err(error)) => (Params::new(), Target::Error(error.clone())),
-            None if method == Method::Options => (Params::new(), Target::ServerOptions),
-            None => (Params::new(), Target::NotFound),
+        let path = request.head.path;
+        // Most paths name a route without parameters and have no escapes: one lookup.
+        let exact = if path.as_bytes().contains(&b'%') { None } else { self.router.find_exact(path) };
+        let segments = match exact {
+            None if path != "*" => Some(query::decode_path(path)),
+            _ => None,
+        };
+        let (params, target) = match (exact, &segments) {
+            (Some(endpoint), _) => (Params::new(), Self::target(endpoint, method)),
+            (None, Some(Ok(segments))) => self.resolve(segments, method),
+            (None, Some(Err(error))) => (Params::new(), Target::Error(error.clone())),
+            (None, None) if method == Method::Options => (Params::new(), Target::ServerOptions),
+            (None, None) => (Params::new(), Target::NotFound),
         };
         let view = Request::new(request, params, env.peer);
         // Responses are built in place and moved as little as possible: a Response carries its
@@ -356,15 +362,17 @@ impl App {
         method: Method,
     ) -> (Params<'a>, Target<'a>) {
         match self.router.find(segments) {
-            Some((endpoint, params)) => {
-                let target = match endpoint.get(method) {
-                    Some(handler) => Target::Handler(handler),
-                    None => Target::NotAllowed(endpoint.allow()),
-                };
-                (params, target)
-            }
+            Some((endpoint, params)) => (params, Self::target(endpoint, method)),
             None if method == Method::Other => (Params::new(), Target::NotImplemented),
             None => (Params::new(), Target::NotFound),
+        }
+    }
+
+    /// The handler of `endpoint` for `method`, or 405.
+    fn target(endpoint: &router::Endpoint<Handler>, method: Method) -> Target<'_> {
+        match endpoint.get(method) {
+            Some(handler) => Target::Handler(handler),
+            None => Target::NotAllowed(endpoint.allow()),
         }
     }
 

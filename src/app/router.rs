@@ -109,11 +109,14 @@ struct Node {
 pub struct Router<T> {
     root: Node,
     endpoints: Vec<Endpoint<T>>,
+    /// The routes without parameters, by their whole path (`/a/b`, `/`): a path without
+    /// escapes is looked up here in one step, before it is split and decoded.
+    exact: FxHashMap<Box<str>, usize>,
 }
 
 impl<T> Default for Router<T> {
     fn default() -> Self {
-        Router { root: Node::default(), endpoints: Vec::new() }
+        Router { root: Node::default(), endpoints: Vec::new(), exact: FxHashMap::default() }
     }
 }
 
@@ -210,6 +213,9 @@ impl<T> Router<T> {
                     Some(name) => node.wildcard = Some((name.into(), id)),
                     None => node.endpoint = Some(id),
                 }
+                if let Some(path) = static_path(&segments) {
+                    self.exact.insert(path.into(), id);
+                }
                 id
             }
         };
@@ -222,12 +228,34 @@ impl<T> Router<T> {
         Ok(())
     }
 
+    /// The endpoint of a route without parameters whose path is exactly `path`. For a path
+    /// without `%` escapes this is what [`Router::find`] gives for its segments (static
+    /// segments win over parameters), in one hash lookup.
+    pub fn find_exact(&self, path: &str) -> Option<&Endpoint<T>> {
+        self.exact.get(path).map(|&id| &self.endpoints[id])
+    }
+
     /// The endpoint whose pattern matches the decoded path `segments`, and the parameters.
     pub fn find<'a>(&'a self, segments: &[Cow<'a, str>]) -> Option<(&'a Endpoint<T>, Params<'a>)> {
         let mut params = Params::new();
         let id = find_in(&self.root, segments, &mut params)?;
         Some((&self.endpoints[id], params))
     }
+}
+
+/// `/a/b` for a pattern of static segments only (`/` for none); `None` if it has parameters.
+fn static_path(segments: &[Segment<'_>]) -> Option<String> {
+    let mut path = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Static(s) => {
+                path.push('/');
+                path.push_str(s);
+            }
+            Segment::Param(_) | Segment::Wildcard(_) => return None,
+        }
+    }
+    Some(if path.is_empty() { "/".to_owned() } else { path })
 }
 
 fn find_in<'a>(node: &'a Node, segments: &[Cow<'a, str>], params: &mut Params<'a>) -> Option<usize> {
@@ -271,6 +299,26 @@ mod tests {
         let (endpoint, params) = router.find(&segs)?;
         let value = *endpoint.get(method)?;
         Some((value, params.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()))
+    }
+
+    #[test]
+    fn an_exact_lookup_agrees_with_the_segment_walk() {
+        let r = router();
+        for path in
+            ["/", "/items", "/items/new", "/items/5", "/items/5/edit", "/files/a/b", "/nope", "/items/"]
+        {
+            let walked =
+                r.find(&segments(path)).filter(|(_, params)| params.is_empty()).map(|(e, _)| &e.pattern);
+            let exact = r.find_exact(path).map(|e| &e.pattern);
+            match exact {
+                // Only routes without parameters are in the exact table, and they match the same.
+                Some(pattern) => assert_eq!(Some(pattern), walked, "{path}"),
+                None => assert!(walked.is_none() || !r.exact.contains_key(path), "{path}"),
+            }
+        }
+        assert_eq!(r.find_exact("/items/new").map(|e| e.pattern.as_str()), Some("/items/new"), "static wins");
+        assert!(r.find_exact("/items/5").is_none(), "a parameter is found by the walk");
+        assert_eq!(r.find_exact("/").map(|e| e.pattern.as_str()), Some("/"));
     }
 
     fn router() -> Router<&'static str> {
