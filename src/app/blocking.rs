@@ -1,6 +1,6 @@
 //! A small pool of threads for blocking or CPU-heavy work (password hashing), so that no
-//! event loop ever runs it. The queue is bounded: when it is full, work is refused at once and
-//! the caller answers 503 instead of waiting without limit.
+//! event loop ever runs it. The queue is bounded: when it is full, a task is told at once that
+//! it was refused, so its caller answers 503 instead of waiting without limit.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -11,7 +11,8 @@ use std::thread::JoinHandle;
 /// Tasks waiting per thread before new ones are refused.
 pub const QUEUE_PER_THREAD: usize = 64;
 
-type Task = Box<dyn FnOnce() + Send>;
+/// A task: called with `Ok` on a pool thread, or with `Err` at once when it was refused.
+type Task = Box<dyn FnOnce(Result<(), Refused>) + Send>;
 
 /// The pool.
 pub struct Blocking {
@@ -45,13 +46,19 @@ impl Blocking {
         Ok(Arc::new(Blocking { sender: Mutex::new(Some(sender)), threads: Mutex::new(handles) }))
     }
 
-    /// Queues `task`, or refuses it when the queue is full.
-    pub fn spawn(&self, task: impl FnOnce() + Send + 'static) -> Result<(), Refused> {
+    /// Queues `task`, which a pool thread calls with `Ok(())`; when the queue is full (or the
+    /// pool closed) `task` is called at once, on this thread, with `Err(Refused)`.
+    pub fn spawn(&self, task: impl FnOnce(Result<(), Refused>) + Send + 'static) {
+        let task: Task = Box::new(task);
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        match sender.map(|sender| sender.try_send(Box::new(task))) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => Err(Refused),
-        }
+        let refused = match sender {
+            Some(sender) => match sender.try_send(task) {
+                Ok(()) => return,
+                Err(TrySendError::Full(task) | TrySendError::Disconnected(task)) => task,
+            },
+            None => task,
+        };
+        refused(Err(Refused));
     }
 
     /// Stops taking tasks, lets queued ones finish, and joins the threads.
@@ -72,7 +79,7 @@ fn run(receiver: &Mutex<Receiver<Task>>) {
             task
         };
         // A panicking task must not take the thread with it.
-        let _ = catch_unwind(AssertUnwindSafe(task));
+        let _ = catch_unwind(AssertUnwindSafe(|| task(Ok(()))));
     }
 }
 
@@ -85,15 +92,22 @@ mod tests {
         let pool = Blocking::new("test", 1).unwrap();
         let (gate_open, gate) = std::sync::mpsc::channel::<()>();
         let (done, finished) = std::sync::mpsc::channel();
-        pool.spawn(move || gate.recv().unwrap()).unwrap();
+        pool.spawn(move |started| {
+            assert_eq!(started, Ok(()));
+            gate.recv().unwrap();
+        });
+        // Queue until one is refused: that one is told at once, on this thread.
         let mut queued = 0;
-        while pool
-            .spawn({
-                let done = done.clone();
-                move || done.send(()).unwrap()
-            })
-            .is_ok()
-        {
+        loop {
+            let (refused, told) = std::sync::mpsc::channel();
+            let done = done.clone();
+            pool.spawn(move |started| match started {
+                Ok(()) => done.send(()).unwrap(),
+                Err(Refused) => refused.send(()).unwrap(),
+            });
+            if told.try_recv().is_ok() {
+                break;
+            }
             queued += 1;
             assert!(queued <= QUEUE_PER_THREAD + 1);
         }
@@ -102,6 +116,8 @@ mod tests {
             finished.recv().unwrap();
         }
         pool.close();
-        assert_eq!(pool.spawn(|| {}), Err(Refused));
+        let (refused, told) = std::sync::mpsc::channel();
+        pool.spawn(move |started| refused.send(started).unwrap());
+        assert_eq!(told.try_recv(), Ok(Err(Refused)), "a closed pool refuses at once");
     }
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::app::auth::{self, TokenCache};
-use crate::app::blocking::Blocking;
+use crate::app::blocking::{Blocking, Refused};
 use crate::app::middleware::Principal;
 use crate::app::response::FieldError;
 use crate::app::{App, Completer, Context, HeaderValue, HttpError, Reply, Request, Response};
@@ -228,20 +228,12 @@ fn store_error(error: StoreError) -> HttpError {
 
 /// Runs `task` on the hashing threads, or answers 503 at once when they are saturated.
 fn on_blocking(services: &Services, completer: Completer, task: impl FnOnce(Completer) + Send + 'static) {
-    let slot = Arc::new(std::sync::Mutex::new(Some((completer, task))));
-    let taken = Arc::clone(&slot);
-    let run = move || {
-        if let Some((completer, task)) =
-            taken.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-        {
-            task(completer);
+    services.blocking.spawn(move |started| match started {
+        Ok(()) => task(completer),
+        Err(Refused) => {
+            completer.complete(store_error(StoreError::busy("the password-hashing queue is full")))
         }
-    };
-    if services.blocking.spawn(run).is_err()
-        && let Some((completer, _)) = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-    {
-        completer.complete(store_error(StoreError::busy("the password-hashing queue is full")));
-    }
+    });
 }
 
 fn rfc3339(unix: i64) -> String {
