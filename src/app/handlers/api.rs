@@ -178,6 +178,10 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         let services = Arc::clone(services);
         move |request: &Request<'_>, context: &mut Context<'_>| f(&services, request, context)
     };
+    let auth = auth::Auth::new(Arc::clone(&services.tokens), protects);
+    // Other instances on the same database issue tokens too: the handler looks up the ones this
+    // instance has not seen.
+    let auth = if services.pg.is_some() { auth.looking_up_misses() } else { auth };
     let app = app
         .post("/api/users", s(create_user))
         .post("/api/login", s(login))
@@ -187,12 +191,7 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         .get("/api/items/{id}", s(get_item))
         .put("/api/items/{id}", s(update_item))
         .delete("/api/items/{id}", s(delete_item))
-        .with(match services.pg {
-            // Other instances on the same database issue tokens too: the handler looks up the
-            // ones this instance has not seen.
-            Some(_) => auth::Auth::new(Arc::clone(&services.tokens), protects).looking_up_misses(),
-            None => auth::Auth::new(Arc::clone(&services.tokens), protects),
-        });
+        .with(auth);
     match &services.pg {
         Some(pg) => app.on_each_worker(Arc::clone(pg) as Arc<dyn crate::app::LoopServices>),
         None => app,
@@ -330,7 +329,7 @@ fn login(
         ]));
     };
     let attempt = Attempt { username: username.clone(), address, now: auth::unix_now() };
-    let (attempt_address, attempt_now) = (attempt.address.clone(), attempt.now);
+    let (lookup, address, since) = (attempt.username.clone(), attempt.address.clone(), attempt.since());
     let password = password.clone();
     let (deferred, completer) = context.defer()?;
     let for_job = Arc::clone(services);
@@ -349,8 +348,7 @@ fn login(
             });
         }
     };
-    let since = attempt_now - window_secs();
-    services.store.credentials(username.clone(), attempt_address, since, Box::new(found));
+    services.store.credentials(lookup, address, since, Box::new(found));
     Ok(deferred.into())
 }
 
@@ -378,6 +376,13 @@ struct Attempt {
     now: i64,
 }
 
+impl Attempt {
+    /// Where the limiter's window starts: failures up to here no longer count.
+    fn since(&self) -> i64 {
+        self.now - window_secs()
+    }
+}
+
 /// The CPU-heavy half of a login (on the hashing threads): check the password (unknown users
 /// against a dummy hash, so both failures take as long); then record the failure, or store a new
 /// token.
@@ -393,7 +398,7 @@ fn check_password(
     let Some(user) = user.filter(|_| valid) else {
         // The 401 goes out once the failure is recorded, so the next attempt, on any instance,
         // counts it.
-        let since = attempt.now - window_secs();
+        let since = attempt.since();
         let refuse = |()| Err(HttpError::new(StatusCode::UNAUTHORIZED, "invalid username or password"));
         return services.store.record_failed_login(
             attempt.address,
