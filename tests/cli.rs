@@ -6,7 +6,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::TestServer;
+use support::{TestServer, is_root};
 
 /// How long a process that should refuse to start may take to do so.
 const EXIT_WITHIN: Duration = Duration::from_secs(10);
@@ -61,12 +61,6 @@ fn a_second_server_on_a_taken_port_exits_and_the_first_keeps_serving() {
         let response = first.connect().request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(response.status, 200, "every connection still reaches the first server");
     }
-}
-
-/// Whether this test runs as root, who may write any file whatever its mode.
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status.lines().any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
 }
 
 #[test]

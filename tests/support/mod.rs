@@ -132,6 +132,13 @@ impl Drop for TestServer {
     }
 }
 
+/// Whether this test runs as root, who may write any file whatever its mode, and as whom
+/// PostgreSQL refuses to run.
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status.lines().any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"))
+}
+
 /// A tool a test needs is not installed: say so loudly and skip (exit the test process
 /// successfully), unless the environment variable `require` is set (`.ci/run` sets it), which
 /// fails the test instead. `install` completes "Install it (Debian: …".

@@ -45,19 +45,9 @@ fn bin_dir() -> Option<PathBuf> {
     versions.pop()
 }
 
-/// Whether this process is root (PostgreSQL must then run as `postgres`).
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// A command run as the cluster's owner.
 fn as_owner(program: &Path) -> Command {
-    if is_root() {
+    if super::is_root() {
         let mut command = Command::new("setpriv");
         command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
         command
@@ -99,7 +89,7 @@ impl Cluster {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the cluster directory");
         std::fs::write(dir.join("password"), PASSWORD).expect("write the password file");
-        if is_root() {
+        if super::is_root() {
             run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir), "chown");
         }
         run(
@@ -222,7 +212,8 @@ impl Cluster {
 
 /// The command prefix (as text, for the keeper's shell) that runs `program` as the owner.
 fn owner_prefix(program: &Path) -> String {
-    let prefix = if is_root() { "setpriv --reuid=postgres --regid=postgres --init-groups -- " } else { "" };
+    let prefix =
+        if super::is_root() { "setpriv --reuid=postgres --regid=postgres --init-groups -- " } else { "" };
     format!("{prefix}{}", program.display())
 }
 

@@ -28,6 +28,7 @@ use postgres_protocol::message::backend::DataRowBody;
 
 use super::proto::{Fatal, Login, Notification, Outcome, Phase, Query, Session};
 use super::sql::{REVOKED_CHANNEL, STATEMENTS};
+use crate::server::{interrupted, would_block};
 use crate::store::{Changes, StoreError};
 
 /// What a query's answer goes to: its rows once its batch committed, or why not.
@@ -309,8 +310,8 @@ impl Client {
                         revoked(&*self.settings.changes, &notification);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
                 Err(e) => return Err(format!("reading from PostgreSQL: {e}")),
             }
         }
@@ -419,8 +420,8 @@ fn write_pending(stream: &mut TcpStream, session: &mut Session<Tagged>) -> Resul
         match stream.write(output) {
             Ok(0) => return Err("PostgreSQL stopped taking data".to_owned()),
             Ok(n) => output.advance(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if would_block(&e) => break,
+            Err(e) if interrupted(&e) => {}
             Err(e) => return Err(format!("writing to PostgreSQL: {e}")),
         }
     }
