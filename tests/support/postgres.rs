@@ -45,14 +45,23 @@ fn bin_dir() -> Option<PathBuf> {
     versions.pop()
 }
 
+/// How root runs a program as the `postgres` user (PostgreSQL refuses to run as root).
+const AS_POSTGRES: [&str; 5] = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"];
+
+/// The command line prefix that runs a program as the cluster's owner: none unless root.
+fn owner() -> &'static [&'static str] {
+    if super::is_root() { &AS_POSTGRES } else { &[] }
+}
+
 /// A command run as the cluster's owner.
 fn as_owner(program: &Path) -> Command {
-    if super::is_root() {
-        let mut command = Command::new("setpriv");
-        command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
+    match owner().split_first() {
+        Some((first, rest)) => {
+            let mut command = Command::new(first);
+            command.args(rest).arg(program);
+            command
+        }
+        None => Command::new(program),
     }
 }
 
@@ -210,11 +219,9 @@ impl Cluster {
     }
 }
 
-/// The command prefix (as text, for the keeper's shell) that runs `program` as the owner.
+/// The command (as text, for the keeper's shell) that runs `program` as the owner.
 fn owner_prefix(program: &Path) -> String {
-    let prefix =
-        if super::is_root() { "setpriv --reuid=postgres --regid=postgres --init-groups -- " } else { "" };
-    format!("{prefix}{}", program.display())
+    owner().iter().map(|word| format!("{word} ")).collect::<String>() + &program.display().to_string()
 }
 
 /// A port nothing listens on right now.
