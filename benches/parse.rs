@@ -3,7 +3,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use pollserve::http::request::{header_slots, parse_head};
+use pollserve::http::request::{Parsed, header_slots, parse_head};
 
 const MINIMAL: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n";
 
@@ -26,7 +26,7 @@ fn parse_all(mut buf: &[u8]) -> usize {
     let mut count = 0;
     while !buf.is_empty() {
         let mut slots = header_slots();
-        let Ok(Some(head)) = parse_head(buf, &mut slots, 16 * 1024) else {
+        let Ok(Parsed::Complete(head)) = parse_head(buf, &mut slots, 16 * 1024) else {
             break;
         };
         let len = head.len;

@@ -36,7 +36,7 @@ fn bench_encode(c: &mut Criterion) {
     let app = App::builtin(&AppOptions::default());
     let raw = b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut slots = header_slots();
-    let head = parse_head(raw, &mut slots, 16 * 1024).unwrap().unwrap();
+    let head = parse_head(raw, &mut slots, 16 * 1024).unwrap().complete().unwrap();
     let request = Request { head: &head, body: b"" };
     group.bench_function("json_routed_and_serialized_per_request", |b| {
         b.iter(|| {

@@ -1,12 +1,19 @@
 //! One client connection: the state machine that turns received bytes into responses.
 //!
-//! A [`Conn`] owns its stream, a read buffer reused across requests and an output buffer that
-//! collects every response of a batch so they go out in one `write`. The worker calls
-//! [`Conn::on_ready`] whenever the socket may be readable or writable, and
+//! A [`Conn`] owns its stream, a read buffer reused across requests ([`ReadBuf`]) and an output
+//! buffer that collects every response of a batch so they go out in one `write`. The worker
+//! calls [`Conn::on_ready`] whenever the socket may be readable or writable, and
 //! [`Conn::on_timeout`] when its deadline passes; everything else happens in here.
 //!
 //! The connection is generic over [`Stream`], so unit tests and benchmarks drive it with
 //! in-memory bytes ([`MemoryStream`](super::memory::MemoryStream)) and no socket.
+//!
+//! # Layout
+//! - [`state`]: the states, the events and the one transition table;
+//! - [`read_buf`]: received bytes and the cursors over them;
+//! - [`deadline`]: which deadline applies, and what restarts it;
+//! - `dispatch`: parsing heads and bodies out of the read buffer and answering them;
+//! - this file: the events from the worker, and moving bytes between buffers and the stream.
 //!
 //! One request's path: `fill` reads until `WouldBlock` → `process` parses every complete head
 //! in the buffer (`read_head`), waits for bodies (`read_body`), and hands each request to the
@@ -14,28 +21,31 @@
 //! `output` → `flush` writes `output` in one call. A deferred handler parks the connection in
 //! [`State::Awaiting`] until [`Conn::on_completion`] brings its response.
 
-use std::fmt;
+mod deadline;
+mod dispatch;
+mod read_buf;
+mod state;
+
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use std::net::SocketAddr;
+pub use deadline::{TIMED_OUT_GRACE, TimerKind};
+pub use read_buf::INITIAL_READ_BUFFER;
+pub use state::{Gone, State};
 
 use super::buffers::BufferPool;
 use super::log;
 use super::redact;
 use super::{interrupted, would_block};
 use crate::app::defer::DeferTarget;
-use crate::app::{App, Exchange, HandleEnv, HttpError, Outcome, Response};
-use crate::http::chunked::{ChunkedDecoder, Progress};
+use crate::app::{App, Response};
 use crate::http::date::CachedDate;
 use crate::http::error::RequestError;
-use crate::http::request::{self, Framing, Head, Request, Version};
-use crate::http::response::{self, Persistence};
-
-/// Initial size of a connection's read buffer: room for a browser's request head, or for ~40
-/// pipelined `wrk` requests. It grows (up to the head and body limits) only when one request
-/// needs more.
-pub const INITIAL_READ_BUFFER: usize = 4 * 1024;
+use crate::http::response::Persistence;
+use deadline::Deadline;
+use read_buf::ReadBuf;
+use state::{BodyKind, Event, PendingBody};
 
 /// Once this many response bytes wait unsent, the connection stops parsing requests until the
 /// client reads (back-pressure: pipelining cannot grow memory without bound).
@@ -43,11 +53,6 @@ pub const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 
 /// Parsing resumes when pending output falls below this.
 pub const OUTPUT_LOW_WATER: usize = 16 * 1024;
-
-/// After a request timeout (408) the connection is gone within this long, whatever the client
-/// keeps sending: the 408 and the client's FIN get this long together, not a fresh write and
-/// linger timeout each. A trickling client must not stretch the timeout it just ran out of.
-pub const TIMED_OUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Most bytes read and thrown away while lingering. Lingering exists so a client's unread
 /// request bytes do not turn our close into a reset; one still sending after this much is not
@@ -154,109 +159,6 @@ pub struct Identity {
     pub peer: Option<SocketAddr>,
 }
 
-/// A request whose handler deferred its response.
-#[derive(Debug)]
-pub struct Awaiting {
-    exchange: Box<Exchange>,
-    persistence: Persistence,
-    head_only: bool,
-}
-
-/// A request whose head has arrived but whose body has not (yet) completely.
-#[derive(Debug, Clone)]
-pub struct PendingBody {
-    /// Length of the head; the body starts right after it.
-    head_len: usize,
-    /// How to find the body's end.
-    kind: BodyKind,
-    /// The client sent `Expect: 100-continue`.
-    expect_continue: bool,
-    /// `100 Continue` already went out.
-    continue_sent: bool,
-}
-
-#[derive(Debug, Clone)]
-enum BodyKind {
-    Length(usize),
-    Chunked(ChunkedDecoder),
-}
-
-/// Where a connection is in its life.
-#[derive(Debug)]
-pub enum State {
-    /// Waiting for a request head; the read buffer may hold part of one.
-    ReadingHead,
-    /// A head is parsed; waiting for the rest of its body.
-    ReadingBody(PendingBody),
-    /// Unsent output is over the high-water mark: requests wait in the read buffer until the
-    /// client reads.
-    Writing,
-    /// A handler deferred its response; later requests wait in the read buffer, in order.
-    Awaiting(Awaiting),
-    /// The last response is queued; once it is written the write side shuts down.
-    Closing,
-    /// Write side shut down; input is discarded until the client closes, so unread request
-    /// bytes do not turn our close into a reset that destroys the response in flight.
-    Lingering {
-        /// Bytes read and thrown away so far (at most [`MAX_LINGER_BYTES`]).
-        discarded: usize,
-    },
-    /// Finished; the worker drops the connection.
-    Closed,
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            State::ReadingHead => "reading-head",
-            State::ReadingBody(_) => "reading-body",
-            State::Writing => "writing",
-            State::Awaiting(_) => "awaiting",
-            State::Closing => "closing",
-            State::Lingering { .. } => "lingering",
-            State::Closed => "closed",
-        })
-    }
-}
-
-/// What happened, as far as the state machine cares.
-#[derive(Debug)]
-enum Event {
-    /// A head arrived whose body is not complete yet.
-    HeadNeedsBody(PendingBody),
-    /// A response was queued.
-    Responded { keep_alive: bool },
-    /// The handler deferred its response.
-    Deferred(Awaiting),
-    /// A deferred response arrived and was queued.
-    Completed { keep_alive: bool },
-    /// The request was rejected; its error response is queued.
-    Rejected,
-    /// Unsent output crossed the high-water mark.
-    OutputBackedUp,
-    /// Unsent output fell below the low-water mark.
-    OutputDrained,
-    /// The last response is written and the write side is shut down.
-    WriteSideShut,
-    /// The peer is gone, an I/O error occurred, or a timeout expired: nothing more to do.
-    Gone,
-}
-
-/// Which deadline applies to a connection right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimerKind {
-    /// Keep-alive connection with nothing in flight.
-    Idle,
-    /// Part of a head has arrived.
-    Header,
-    /// A body is arriving.
-    Body,
-    /// Output is waiting for the client to read.
-    Write,
-    /// Waiting for the client's FIN after ours.
-    Linger,
-}
-
 /// How a `fill` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fill {
@@ -275,13 +177,9 @@ pub struct Conn<S> {
     /// Print bytes and transitions (`--trace`).
     trace: bool,
     state: State,
-    /// Received bytes; `input[start..end]` is not yet consumed. Always fully initialised, so
-    /// its length is the buffer's capacity. Empty (unallocated) while the connection is idle:
-    /// borrowed from the worker's [`BufferPool`] for each wakeup that has bytes to handle.
-    input: Vec<u8>,
-    start: usize,
-    end: usize,
-    /// Queued response bytes; `output[written..]` is not yet sent. Pooled like `input`.
+    input: ReadBuf,
+    /// Queued response bytes; `output[written..]` is not yet sent. Empty (unallocated) while
+    /// nothing is queued: borrowed from the worker's [`BufferPool`] like the read buffer.
     output: Vec<u8>,
     written: usize,
     /// The peer shut down its write side (read returned 0).
@@ -289,13 +187,7 @@ pub struct Conn<S> {
     /// The poller reported the read side closed (or an error): read until end-of-stream even
     /// after a short read.
     read_closed_hint: bool,
-    /// The current deadline and what it guards.
-    timer: Option<(TimerKind, Instant)>,
-    /// Progress since the last deadline update, which restarts inactivity timers.
-    served_since_timer: bool,
-    moved_bytes_since_timer: bool,
-    /// Set once a request timed out: no deadline extends past it.
-    close_by: Option<Instant>,
+    deadline: Deadline,
 }
 
 impl<S: Stream> Conn<S> {
@@ -309,17 +201,12 @@ impl<S: Stream> Conn<S> {
             identity,
             trace: config.trace,
             state: State::ReadingHead,
-            input: Vec::new(),
-            start: 0,
-            end: 0,
+            input: ReadBuf::default(),
             output: Vec::new(),
             written: 0,
             peer_eof: false,
             read_closed_hint: false,
-            timer: Some((TimerKind::Idle, now + config.idle_timeout)),
-            served_since_timer: false,
-            moved_bytes_since_timer: false,
-            close_by: None,
+            deadline: Deadline::new(config, now),
         }
     }
 
@@ -340,7 +227,7 @@ impl<S: Stream> Conn<S> {
 
     /// Whether the worker should drop this connection.
     pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
+        matches!(self.state, State::Closed(_))
     }
 
     /// Whether response bytes are waiting for the socket to become writable.
@@ -350,17 +237,22 @@ impl<S: Stream> Conn<S> {
 
     /// When [`Conn::on_timeout`] should be called, if ever.
     pub fn deadline(&self) -> Option<Instant> {
-        self.timer.map(|(_, at)| at)
+        self.deadline.at()
     }
 
     /// Whether the connection is between requests with nothing in flight.
     pub fn is_idle(&self) -> bool {
-        matches!(self.state, State::ReadingHead) && self.start == self.end && !self.has_pending_output()
+        matches!(self.state, State::ReadingHead) && self.input.is_empty() && !self.has_pending_output()
     }
 
     /// The poller saw the peer's FIN (or an error) with this readiness event.
     pub fn note_read_closed(&mut self) {
         self.read_closed_hint = true;
+    }
+
+    /// Bytes of buffer this connection holds right now (0 when idle).
+    pub fn buffered_capacity(&self) -> usize {
+        self.input.capacity() + self.output.capacity()
     }
 
     /// The socket may be readable or writable: move bytes and requests as far as they go.
@@ -371,7 +263,7 @@ impl<S: Stream> Conn<S> {
         self.borrow_buffers(ctx.buffers);
         loop {
             self.flush();
-            if matches!(self.state, State::Writing) && self.pending_output() < OUTPUT_LOW_WATER {
+            if matches!(self.state, State::BackedUp) && self.pending_output() < OUTPUT_LOW_WATER {
                 self.transition(Event::OutputDrained);
             }
             let fill = if self.wants_input() { self.fill(ctx.config) } else { Fill::Drained };
@@ -386,35 +278,7 @@ impl<S: Stream> Conn<S> {
         }
         self.finish_if_done();
         self.return_buffers(ctx.buffers);
-        self.update_timer(ctx.config, ctx.now);
-    }
-
-    /// Takes buffers from the pool for this wakeup, unless the connection still holds its own.
-    fn borrow_buffers(&mut self, pool: &mut BufferPool) {
-        if self.input.is_empty() {
-            self.input = pool.take_input();
-        }
-        if self.output.capacity() == 0 {
-            self.output = pool.take_output();
-        }
-    }
-
-    /// Gives buffers back once nothing in them is still needed: an idle connection holds none.
-    fn return_buffers(&mut self, pool: &mut BufferPool) {
-        if self.start == self.end && !matches!(self.state, State::ReadingBody(_)) {
-            self.start = 0;
-            self.end = 0;
-            pool.put_input(std::mem::take(&mut self.input));
-        }
-        if !self.has_pending_output() {
-            self.written = 0;
-            pool.put_output(std::mem::take(&mut self.output));
-        }
-    }
-
-    /// Bytes of buffer this connection holds right now (0 when idle).
-    pub fn buffered_capacity(&self) -> usize {
-        self.input.len() + self.output.capacity()
+        self.update_deadline(ctx);
     }
 
     /// A deferred response arrived: send it, then carry on with any requests queued behind it.
@@ -434,32 +298,52 @@ impl<S: Stream> Conn<S> {
         self.on_ready(ctx);
     }
 
-    /// The deadline passed: answer 408, or close.
+    /// The deadline passed: answer 408 to a request that did not arrive in time, or close.
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        match self.timer {
-            Some((_, at)) if at > ctx.now => return,
-            None => return,
-            _ => {}
-        }
-        match self.timer_kind() {
-            Some(TimerKind::Header | TimerKind::Body) => {
-                self.close_by = Some(ctx.now + TIMED_OUT_GRACE);
+        let Some(kind) = self.deadline.expired(ctx.now) else {
+            return;
+        };
+        match kind {
+            TimerKind::Header | TimerKind::Body => {
+                self.deadline.close_within_grace(ctx.now);
                 self.borrow_buffers(ctx.buffers);
                 self.reject(RequestError::Timeout, ctx);
                 self.flush();
                 self.finish_if_done();
                 self.return_buffers(ctx.buffers);
             }
-            _ => self.transition(Event::Gone),
+            TimerKind::Idle | TimerKind::Write | TimerKind::Linger => {
+                self.transition(Event::Gone(Gone::TimedOut(kind)));
+            }
         }
-        self.timer = None;
-        self.update_timer(ctx.config, ctx.now);
+        self.deadline.clear();
+        self.update_deadline(ctx);
     }
 
     /// The server is shutting down: close now if idle; otherwise the next response closes.
     pub fn on_drain(&mut self) {
         if self.is_idle() {
-            self.transition(Event::Gone);
+            self.transition(Event::Gone(Gone::Drained));
+        }
+    }
+
+    /// Takes buffers from the pool for this wakeup, unless the connection still holds its own.
+    fn borrow_buffers(&mut self, pool: &mut BufferPool) {
+        self.input.borrow_from(pool);
+        if self.output.capacity() == 0 {
+            self.output = pool.take_output();
+        }
+    }
+
+    /// Gives buffers back once nothing in them is still needed: an idle connection holds none.
+    /// A pending body keeps the read buffer even before its first byte (its head is in it).
+    fn return_buffers(&mut self, pool: &mut BufferPool) {
+        if !matches!(self.state, State::ReadingBody(_)) {
+            self.input.return_to(pool);
+        }
+        if !self.has_pending_output() {
+            self.written = 0;
+            pool.put_output(std::mem::take(&mut self.output));
         }
     }
 
@@ -478,28 +362,28 @@ impl<S: Stream> Conn<S> {
         loop {
             if matches!(self.state, State::Lingering { .. }) {
                 // Nothing more will be answered: read only to find the client's FIN.
-                self.start = 0;
-                self.end = 0;
+                self.input.clear();
             }
-            if self.end == self.input.len() && !self.make_room(config) {
+            if self.input.is_full() && !self.make_room(config) {
                 return Fill::Full;
             }
-            let space = self.input.len() - self.end;
-            match self.stream.read(&mut self.input[self.end..]) {
+            let spare = self.input.spare();
+            let space = spare.len();
+            match self.stream.read(spare) {
                 Ok(0) => {
                     self.peer_eof = true;
                     return Fill::Ended;
                 }
                 Ok(n) => {
-                    self.end += n;
+                    self.input.filled(n);
+                    self.deadline.note_moved();
                     if self.trace {
                         self.trace_read(n);
                     }
-                    self.moved_bytes_since_timer = true;
                     if let State::Lingering { discarded } = &mut self.state {
                         *discarded += n;
                         if *discarded > MAX_LINGER_BYTES {
-                            self.transition(Event::Gone);
+                            self.transition(Event::Gone(Gone::LingeredTooLong));
                             return Fill::Ended;
                         }
                     }
@@ -510,7 +394,7 @@ impl<S: Stream> Conn<S> {
                 Err(e) if would_block(&e) => return Fill::Drained,
                 Err(e) if interrupted(&e) => {}
                 Err(_) => {
-                    self.transition(Event::Gone);
+                    self.transition(Event::Gone(Gone::Failed));
                     return Fill::Ended;
                 }
             }
@@ -518,197 +402,46 @@ impl<S: Stream> Conn<S> {
     }
 
     /// Frees space at the end of the read buffer: first by moving unconsumed bytes to the
-    /// front, then by growing up to what the current request may need. False when full.
+    /// front, then by dropping a chunked body's decoded framing, then by growing up to what the
+    /// current request may need. False when full.
     fn make_room(&mut self, config: &ConnConfig) -> bool {
-        if self.start > 0 {
-            self.input.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.input.compact() {
             return true;
         }
-        if let State::ReadingBody(PendingBody { head_len, kind: BodyKind::Chunked(decoder), .. }) =
+        if let State::ReadingBody(PendingBody { head, kind: BodyKind::Chunked(decoder), .. }) =
             &mut self.state
         {
-            let body_start = self.start + *head_len;
             let (from, to) = decoder.reclaim();
             if from > to {
-                self.input.copy_within(body_start + from..self.end, body_start + to);
-                self.end -= from - to;
+                self.input.close_gap(head.head_len() + to, head.head_len() + from);
                 return true;
             }
         }
-        let limit = self.input_limit(config);
-        if self.input.len() >= limit {
-            return false;
-        }
-        let grown = (self.input.len() * 2).clamp(INITIAL_READ_BUFFER, limit);
-        self.input.resize(grown, 0);
-        true
+        self.input.grow(self.input_limit(config))
     }
 
     /// How large the read buffer may grow for what the connection is reading now.
     fn input_limit(&self, config: &ConnConfig) -> usize {
         match &self.state {
-            State::ReadingBody(PendingBody { head_len, kind: BodyKind::Length(n), .. }) => head_len + n,
-            State::ReadingBody(PendingBody { head_len, .. }) => {
-                head_len + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
+            State::ReadingBody(PendingBody { head, kind: BodyKind::Length(n), .. }) => head.head_len() + n,
+            State::ReadingBody(PendingBody { head, .. }) => {
+                head.head_len() + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
             }
             _ => config.max_head_bytes,
         }
     }
 
     /// Whether [`Conn::make_room`] could free space now (the state may have changed since the
-    /// buffer filled: a parsed head raises the limit to the body's size).
+    /// buffer filled: a parsed head raises the limit to its body's size).
     fn has_room(&self, config: &ConnConfig) -> bool {
         let reclaimable = matches!(
             &self.state,
             State::ReadingBody(PendingBody { kind: BodyKind::Chunked(decoder), .. }) if decoder.reclaimable()
         );
-        self.end < self.input.len()
-            || self.start > 0
+        !self.input.is_full()
+            || self.input.is_compactable()
             || reclaimable
-            || self.input.len() < self.input_limit(config)
-    }
-
-    /// Answers every complete request in the read buffer, in order. Returns how many.
-    fn process(&mut self, ctx: &mut Ctx<'_>) -> usize {
-        let mut served = 0;
-        loop {
-            let done = match self.state {
-                State::ReadingHead if self.pending_output() >= OUTPUT_HIGH_WATER => {
-                    self.transition(Event::OutputBackedUp);
-                    false
-                }
-                State::ReadingHead if self.start < self.end => self.read_head(ctx),
-                State::ReadingBody(_) => self.read_body(ctx),
-                _ => false,
-            };
-            if !done {
-                break;
-            }
-            served += 1;
-        }
-        self.served_since_timer |= served > 0;
-        if self.start == self.end {
-            // Nothing buffered: rewind so the next read starts at the front.
-            self.start = 0;
-            self.end = 0;
-        }
-        served
-    }
-
-    /// Parses the head at the front of the buffer and, when its body is already here, answers
-    /// it. True when the request was answered (or rejected).
-    fn read_head(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let mut slots = request::header_slots();
-        let buf = &self.input[self.start..self.end];
-        let head = match request::parse_head(buf, &mut slots, ctx.config.max_head_bytes) {
-            Ok(Some(head)) => head,
-            Ok(None) => return false,
-            Err(error) => {
-                self.reject(error, ctx);
-                return true;
-            }
-        };
-        let body_len = match head.framing {
-            Framing::Empty => 0,
-            Framing::Length(n) if n > ctx.config.max_body => {
-                self.reject(RequestError::BodyTooLarge, ctx);
-                return true;
-            }
-            Framing::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
-            Framing::Chunked => {
-                let pending = PendingBody {
-                    head_len: head.len,
-                    kind: BodyKind::Chunked(ChunkedDecoder::new(ctx.config.max_body)),
-                    expect_continue: head.expect_continue,
-                    continue_sent: false,
-                };
-                self.transition(Event::HeadNeedsBody(pending));
-                return self.read_body(ctx);
-            }
-        };
-        let total = head.len + body_len;
-        if buf.len() < total {
-            let pending = PendingBody {
-                head_len: head.len,
-                kind: BodyKind::Length(body_len),
-                expect_continue: head.expect_continue,
-                continue_sent: false,
-            };
-            self.transition(Event::HeadNeedsBody(pending));
-            return self.read_body(ctx);
-        }
-        let event = respond(&head, &buf[head.len..total], &mut self.output, &self.identity, self.trace, ctx);
-        self.start += total;
-        self.transition(event);
-        true
-    }
-
-    /// Advances the pending body; when complete, answers the request. True when answered.
-    fn read_body(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let State::ReadingBody(pending) = &mut self.state else {
-            return false;
-        };
-        let body_start = self.start + pending.head_len;
-        let received = &mut self.input[body_start..self.end];
-        let complete = match &mut pending.kind {
-            BodyKind::Length(n) => (received.len() >= *n).then_some((*n, *n)),
-            BodyKind::Chunked(decoder) => match decoder.decode(received) {
-                Ok(Progress::Done { consumed, body_len }) => Some((body_len, consumed)),
-                Ok(Progress::NeedMore) => None,
-                Err(error) => {
-                    self.reject(RequestError::BadChunk(error), ctx);
-                    return true;
-                }
-            },
-        };
-        let Some((body_len, consumed)) = complete else {
-            if pending.expect_continue && !pending.continue_sent {
-                pending.continue_sent = true;
-                self.output.extend_from_slice(response::CONTINUE);
-            }
-            return false;
-        };
-        // The head was parsed once already; parse it again to borrow it, now that the body
-        // (decoded in place behind it) is complete. A head is ~100 ns of parsing.
-        let mut slots = request::header_slots();
-        let buf = &self.input[self.start..self.end];
-        let Ok(Some(head)) = request::parse_head(buf, &mut slots, ctx.config.max_head_bytes) else {
-            self.reject(RequestError::Malformed("request head changed"), ctx);
-            return true;
-        };
-        let body = &buf[head.len..head.len + body_len];
-        let event = respond(&head, body, &mut self.output, &self.identity, self.trace, ctx);
-        self.start = body_start + consumed;
-        self.transition(event);
-        true
-    }
-
-    /// Queues the error response for a bad request; it is the connection's last. The app
-    /// stamps it (request id) and logs it like any response.
-    fn reject(&mut self, error: RequestError, ctx: &Ctx<'_>) {
-        let error = HttpError::new(error.status(), error.message());
-        let response = ctx.app.reject(error, ctx.now);
-        let start = self.output.len();
-        response.write_to(&mut self.output, ctx.date, Persistence::Close, false);
-        self.trace_response(start);
-        self.transition(Event::Rejected);
-    }
-
-    /// Traces the `n` bytes just read, credentials masked. The whole unconsumed window is masked
-    /// (masking keeps lengths), so a header whose name came in an earlier read is still masked.
-    fn trace_read(&self, n: usize) {
-        let mut window = self.input[self.start..self.end].to_vec();
-        redact::mask(&mut window);
-        let read = &window[window.len() - n..];
-        log::trace(format_args!("conn#{} read {n} bytes: {}", self.identity.id, read.escape_ascii()));
-    }
-
-    fn trace_response(&self, start: usize) {
-        if self.trace {
-            trace_head(self.identity.id, &self.output[start..]);
-        }
+            || self.input.capacity() < self.input_limit(config)
     }
 
     /// Writes queued output until done or the socket would block.
@@ -718,14 +451,14 @@ impl<S: Stream> Conn<S> {
         }
         while self.written < self.output.len() {
             match self.stream.write(&self.output[self.written..]) {
-                Ok(0) => return self.transition(Event::Gone),
+                Ok(0) => return self.transition(Event::Gone(Gone::Failed)),
                 Ok(n) => {
                     self.written += n;
-                    self.moved_bytes_since_timer = true;
+                    self.deadline.note_moved();
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
-                Err(_) => return self.transition(Event::Gone),
+                Err(_) => return self.transition(Event::Gone(Gone::Failed)),
             }
         }
         self.output.clear();
@@ -733,148 +466,52 @@ impl<S: Stream> Conn<S> {
         if matches!(self.state, State::Closing) {
             match self.stream.shutdown_write() {
                 Ok(()) => self.transition(Event::WriteSideShut),
-                Err(_) => self.transition(Event::Gone),
+                Err(_) => self.transition(Event::Gone(Gone::Failed)),
             }
         }
     }
 
     /// Closes once the peer has gone and nothing is left to send or linger for.
     fn finish_if_done(&mut self) {
-        let settled = match self.state {
-            State::Lingering { .. } => self.peer_eof,
-            State::ReadingHead | State::ReadingBody(_) | State::Writing => {
-                // The client half-closed: answer what it sent completely, then close.
-                self.peer_eof && !self.has_pending_output() && !matches!(self.state, State::Writing)
-            }
-            // A deferred response is still owed, even to a client that half-closed.
-            State::Awaiting(_) | State::Closing | State::Closed => false,
-        };
-        if settled {
-            self.transition(Event::Gone);
+        if self.peer_eof && self.state.is_settled_by_peer_eof(self.has_pending_output()) {
+            self.transition(Event::Gone(Gone::PeerClosed));
         }
     }
 
-    /// The single place the state changes. Each arm states the rule it encodes.
+    /// The single place the state changes ([`State::next`] holds the rules); traces changes.
     fn transition(&mut self, event: Event) {
-        let state = std::mem::replace(&mut self.state, State::Closed);
-        let from = self.trace.then(|| state.to_string());
-        self.state = match (state, event) {
-            // Anything can end: a reset, an I/O error, a timeout, the peer's FIN.
-            (_, Event::Gone) => State::Closed,
-            // A head whose body has not fully arrived waits for it.
-            (State::ReadingHead, Event::HeadNeedsBody(body)) => State::ReadingBody(body),
-            // A response is queued; a persistent connection reads the next head ...
-            (State::ReadingHead | State::ReadingBody(_), Event::Responded { keep_alive: true }) => {
-                State::ReadingHead
-            }
-            // ... and any other has just queued its last response.
-            (State::ReadingHead | State::ReadingBody(_), Event::Responded { keep_alive: false }) => {
-                State::Closing
-            }
-            // A handler answers later: wait for it, leaving later requests in the buffer ...
-            (State::ReadingHead | State::ReadingBody(_), Event::Deferred(awaiting)) => {
-                State::Awaiting(awaiting)
-            }
-            // ... and carry on once its response is queued.
-            (State::Awaiting(_), Event::Completed { keep_alive: true }) => State::ReadingHead,
-            (State::Awaiting(_), Event::Completed { keep_alive: false }) => State::Closing,
-            // Bad input (or a request timeout): the error response is the last one.
-            (State::ReadingHead | State::ReadingBody(_), Event::Rejected) => State::Closing,
-            // The client is not reading its responses: stop taking requests until it does.
-            (State::ReadingHead, Event::OutputBackedUp) => State::Writing,
-            (State::Writing, Event::OutputDrained) => State::ReadingHead,
-            // Everything is sent and FIN is out: wait for the client's FIN.
-            (State::Closing, Event::WriteSideShut) => State::Lingering { discarded: 0 },
-            // No other event can happen in these states; stay put.
-            (state, event) => {
-                debug_assert!(false, "unexpected {event:?} in state {state}");
-                state
-            }
-        };
-        if let Some(from) = from {
-            log::trace(format_args!("conn#{} {from} -> {}", self.identity.id, self.state));
-        }
-    }
-
-    /// The deadline that applies in the current state.
-    fn timer_kind(&self) -> Option<TimerKind> {
-        Some(match self.state {
-            State::Closed => return None,
-            State::Lingering { .. } => TimerKind::Linger,
-            _ if self.has_pending_output() => TimerKind::Write,
-            State::ReadingBody(_) => TimerKind::Body,
-            State::ReadingHead if self.start < self.end => TimerKind::Header,
-            State::ReadingHead => TimerKind::Idle,
-            State::Writing | State::Closing => TimerKind::Write,
-            // The handler's own work bounds the wait (a dropped Completer answers 500).
-            State::Awaiting(_) => return None,
-        })
-    }
-
-    /// Restarts the deadline when its kind changed or the connection made progress that the
-    /// kind counts: a finished request for idle and header timers (the header timer bounds a
-    /// whole head, so trickled bytes do not extend it), any bytes moved for body and write.
-    fn update_timer(&mut self, config: &ConnConfig, now: Instant) {
-        let Some(kind) = self.timer_kind() else {
-            self.timer = None;
+        let state = std::mem::replace(&mut self.state, State::Closed(Gone::Failed));
+        if !self.trace {
+            self.state = state.next(event);
             return;
-        };
-        let progressed = match kind {
-            TimerKind::Idle | TimerKind::Header => self.served_since_timer,
-            TimerKind::Body | TimerKind::Write => self.moved_bytes_since_timer,
-            TimerKind::Linger => false,
-        };
-        if progressed || self.timer.is_none_or(|(current, _)| current != kind) {
-            let duration = match kind {
-                TimerKind::Idle => config.idle_timeout,
-                TimerKind::Header => config.header_timeout,
-                TimerKind::Body => config.body_timeout,
-                TimerKind::Write => config.write_timeout,
-                TimerKind::Linger => config.linger_timeout,
-            };
-            self.timer = Some((kind, now + duration));
         }
-        if let (Some(close_by), Some((kind, at))) = (self.close_by, self.timer) {
-            self.timer = Some((kind, at.min(close_by)));
+        let from = state.to_string();
+        self.state = state.next(event);
+        let to = self.state.to_string();
+        if from != to {
+            log::trace(format_args!("conn#{} {from} -> {to}", self.identity.id));
         }
-        self.served_since_timer = false;
-        self.moved_bytes_since_timer = false;
     }
-}
 
-/// Hands one complete request to the app and queues its response; returns the event for the
-/// state machine (answered, or deferred).
-fn respond(
-    head: &Head<'_>,
-    body: &[u8],
-    output: &mut Vec<u8>,
-    identity: &Identity,
-    trace: bool,
-    ctx: &mut Ctx<'_>,
-) -> Event {
-    let keep_alive = head.keep_alive && !ctx.draining;
-    let persistence = match (keep_alive, head.version) {
-        (false, _) => Persistence::Close,
-        (true, Version::Http10) => Persistence::KeepAliveHttp10,
-        (true, Version::Http11) => Persistence::KeepAlive,
-    };
-    let head_only = head.method == request::Method::Head;
-    let request = Request { head, body };
-    let env = HandleEnv {
-        now: ctx.now,
-        peer: identity.peer,
-        defer: ctx.defer.map(|target| (target, identity.key, identity.id)),
-    };
-    match ctx.app.handle(&request, &env) {
-        Outcome::Respond(response) => {
-            let start = output.len();
-            response.write_to(output, ctx.date, persistence, head_only);
-            if trace {
-                trace_head(identity.id, &output[start..]);
-            }
-            Event::Responded { keep_alive }
+    /// Sets the deadline for the state the connection is in now.
+    fn update_deadline(&mut self, ctx: &Ctx<'_>) {
+        let kind = TimerKind::for_state(&self.state, !self.input.is_empty(), self.has_pending_output());
+        self.deadline.update(kind, ctx.config, ctx.now);
+    }
+
+    /// Traces the `n` bytes just read, credentials masked. The whole unconsumed window is masked
+    /// (masking keeps lengths), so a header whose name came in an earlier read is still masked.
+    fn trace_read(&self, n: usize) {
+        let mut window = self.input.unconsumed().to_vec();
+        redact::mask(&mut window);
+        let read = &window[window.len().saturating_sub(n)..];
+        log::trace(format_args!("conn#{} read {n} bytes: {}", self.identity.id, read.escape_ascii()));
+    }
+
+    fn trace_response(&self, start: usize) {
+        if self.trace {
+            trace_head(self.identity.id, &self.output[start..]);
         }
-        Outcome::Deferred(exchange) => Event::Deferred(Awaiting { exchange, persistence, head_only }),
     }
 }
 
@@ -1087,9 +724,9 @@ mod tests {
             h.conn.stream.push(&batch);
         }
         h.ready();
-        assert!(matches!(h.conn.state(), State::Writing));
+        assert!(matches!(h.conn.state(), State::BackedUp));
         assert!(h.conn.output.len() < OUTPUT_HIGH_WATER + 1024);
-        assert!(h.conn.input.len() <= h.driver.config.max_head_bytes);
+        assert!(h.conn.input.capacity() <= h.driver.config.max_head_bytes);
         // The client starts reading: every request is answered, in order.
         h.conn.stream.write_budget = None;
         let mut out = String::new();
