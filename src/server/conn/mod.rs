@@ -13,7 +13,9 @@
 //! - [`read_buf`]: received bytes and the cursors over them;
 //! - [`deadline`]: which deadline applies, and what restarts it;
 //! - `dispatch`: parsing heads and bodies out of the read buffer and answering them;
-//! - this file: the events from the worker, and moving bytes between buffers and the stream.
+//! - `transfer`: moving bytes between the buffers and the stream;
+//! - [`config`]: the limits and timeouts, and their defaults;
+//! - this file: the events from the worker.
 //!
 //! One request's path: `fill` reads until `WouldBlock` → `process` parses every complete head
 //! in the buffer (`read_head`), waits for bodies (`read_body`), and hands each request to the
@@ -21,15 +23,18 @@
 //! `output` → `flush` writes `output` in one call. A deferred handler parks the connection in
 //! [`State::Awaiting`] until [`Conn::on_completion`] brings its response.
 
+mod config;
 mod deadline;
 mod dispatch;
 mod read_buf;
 mod state;
+mod transfer;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+pub use config::ConnConfig;
 pub use deadline::{TIMED_OUT_GRACE, TimerKind};
 pub use read_buf::INITIAL_READ_BUFFER;
 pub use state::{Gone, State};
@@ -37,7 +42,6 @@ pub use state::{Gone, State};
 use super::buffers::BufferPool;
 use super::log;
 use super::redact;
-use super::{interrupted, would_block};
 use crate::app::defer::DeferTarget;
 use crate::app::{App, Response};
 use crate::http::date::CachedDate;
@@ -45,7 +49,8 @@ use crate::http::error::RequestError;
 use crate::http::response::Persistence;
 use deadline::Deadline;
 use read_buf::ReadBuf;
-use state::{BodyKind, Event, PendingBody};
+use state::Event;
+use transfer::Fill;
 
 /// Once this many response bytes wait unsent, the connection stops parsing requests until the
 /// client reads (back-pressure: pipelining cannot grow memory without bound).
@@ -86,50 +91,6 @@ impl Stream for mio::net::TcpStream {
     }
 }
 
-/// Limits and timeouts every connection of a server shares.
-#[derive(Debug, Clone)]
-pub struct ConnConfig {
-    /// Largest request head, in bytes (431 beyond it).
-    pub max_head_bytes: usize,
-    /// Largest request body, in bytes (413 beyond it).
-    pub max_body: u64,
-    /// Time allowed for a whole request head once its first byte arrived (408 after it).
-    pub header_timeout: Duration,
-    /// Longest pause between two reads of a request body (408 after it).
-    pub body_timeout: Duration,
-    /// Time an idle keep-alive connection stays open.
-    pub idle_timeout: Duration,
-    /// Longest wait for the client to accept more response bytes.
-    pub write_timeout: Duration,
-    /// Time allowed, after the last response, for the client to close its side.
-    pub linger_timeout: Duration,
-    /// Print raw request bytes, response heads and state transitions to standard error.
-    pub trace: bool,
-}
-
-impl ConnConfig {
-    /// The defaults, written once: the command line's defaults are read from here.
-    pub const DEFAULT: ConnConfig = ConnConfig {
-        // nginx allows 4 × 8 KiB; most heads are under 1 KiB.
-        max_head_bytes: 16 * 1024,
-        max_body: 1024 * 1024,
-        // nginx's `client_header_timeout` is 60 s; shorter here because the slowloris defence
-        // matters more than very slow clients.
-        header_timeout: Duration::from_secs(10),
-        body_timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(60),
-        write_timeout: Duration::from_secs(30),
-        linger_timeout: Duration::from_secs(5),
-        trace: false,
-    };
-}
-
-impl Default for ConnConfig {
-    fn default() -> Self {
-        ConnConfig::DEFAULT
-    }
-}
-
 /// What a connection borrows from its worker for one call.
 pub struct Ctx<'a> {
     /// The endpoints.
@@ -157,17 +118,6 @@ pub struct Identity {
     pub id: u64,
     /// The client's address.
     pub peer: Option<SocketAddr>,
-}
-
-/// How a `fill` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fill {
-    /// The socket has nothing more for now.
-    Drained,
-    /// The read buffer is at its limit; more may be waiting in the socket.
-    Full,
-    /// The peer closed its write side, or the connection failed.
-    Ended,
 }
 
 /// A client connection over any [`Stream`].
@@ -357,120 +307,6 @@ impl<S: Stream> Conn<S> {
             && matches!(self.state, State::ReadingHead | State::ReadingBody(_) | State::Lingering { .. })
     }
 
-    /// Reads until the socket would block, the peer closes, or the buffer is at its limit.
-    fn fill(&mut self, config: &ConnConfig) -> Fill {
-        loop {
-            if matches!(self.state, State::Lingering { .. }) {
-                // Nothing more will be answered: read only to find the client's FIN.
-                self.input.clear();
-            }
-            if self.input.is_full() && !self.make_room(config) {
-                return Fill::Full;
-            }
-            let spare = self.input.spare();
-            let space = spare.len();
-            match self.stream.read(spare) {
-                Ok(0) => {
-                    self.peer_eof = true;
-                    return Fill::Ended;
-                }
-                Ok(n) => {
-                    self.input.filled(n);
-                    self.deadline.note_moved();
-                    if self.trace {
-                        self.trace_read(n);
-                    }
-                    if let State::Lingering { discarded } = &mut self.state {
-                        *discarded += n;
-                        if *discarded > MAX_LINGER_BYTES {
-                            self.transition(Event::Gone(Gone::LingeredTooLong));
-                            return Fill::Ended;
-                        }
-                    }
-                    if S::SHORT_READ_DRAINS && n < space && !self.read_closed_hint {
-                        return Fill::Drained;
-                    }
-                }
-                Err(e) if would_block(&e) => return Fill::Drained,
-                Err(e) if interrupted(&e) => {}
-                Err(_) => {
-                    self.transition(Event::Gone(Gone::Failed));
-                    return Fill::Ended;
-                }
-            }
-        }
-    }
-
-    /// Frees space at the end of the read buffer: first by moving unconsumed bytes to the
-    /// front, then by dropping a chunked body's decoded framing, then by growing up to what the
-    /// current request may need. False when full.
-    fn make_room(&mut self, config: &ConnConfig) -> bool {
-        if self.input.compact() {
-            return true;
-        }
-        if let State::ReadingBody(PendingBody { head, kind: BodyKind::Chunked(decoder), .. }) =
-            &mut self.state
-        {
-            let (from, to) = decoder.reclaim();
-            if from > to {
-                self.input.close_gap(head.head_len() + to, head.head_len() + from);
-                return true;
-            }
-        }
-        self.input.grow(self.input_limit(config))
-    }
-
-    /// How large the read buffer may grow for what the connection is reading now.
-    fn input_limit(&self, config: &ConnConfig) -> usize {
-        match &self.state {
-            State::ReadingBody(PendingBody { head, kind: BodyKind::Length(n), .. }) => head.head_len() + n,
-            State::ReadingBody(PendingBody { head, .. }) => {
-                head.head_len() + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
-            }
-            _ => config.max_head_bytes,
-        }
-    }
-
-    /// Whether [`Conn::make_room`] could free space now (the state may have changed since the
-    /// buffer filled: a parsed head raises the limit to its body's size).
-    fn has_room(&self, config: &ConnConfig) -> bool {
-        let reclaimable = matches!(
-            &self.state,
-            State::ReadingBody(PendingBody { kind: BodyKind::Chunked(decoder), .. }) if decoder.reclaimable()
-        );
-        !self.input.is_full()
-            || self.input.is_compactable()
-            || reclaimable
-            || self.input.capacity() < self.input_limit(config)
-    }
-
-    /// Writes queued output until done or the socket would block.
-    fn flush(&mut self) {
-        if self.is_closed() {
-            return;
-        }
-        while self.written < self.output.len() {
-            match self.stream.write(&self.output[self.written..]) {
-                Ok(0) => return self.transition(Event::Gone(Gone::Failed)),
-                Ok(n) => {
-                    self.written += n;
-                    self.deadline.note_moved();
-                }
-                Err(e) if would_block(&e) => return,
-                Err(e) if interrupted(&e) => {}
-                Err(_) => return self.transition(Event::Gone(Gone::Failed)),
-            }
-        }
-        self.output.clear();
-        self.written = 0;
-        if matches!(self.state, State::Closing) {
-            match self.stream.shutdown_write() {
-                Ok(()) => self.transition(Event::WriteSideShut),
-                Err(_) => self.transition(Event::Gone(Gone::Failed)),
-            }
-        }
-    }
-
     /// Closes once the peer has gone and nothing is left to send or linger for.
     fn finish_if_done(&mut self) {
         if self.peer_eof && self.state.is_settled_by_peer_eof(self.has_pending_output()) {
@@ -525,6 +361,8 @@ fn trace_head(id: u64, bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::server::memory::{Driver, MemoryStream};
 
