@@ -311,8 +311,9 @@ impl App {
         let method = request.head.method;
         let mut exchange = Exchange::new(env.now, method);
         let path = request.head.path;
-        // Most paths name a route without parameters and have no escapes: one lookup.
-        let exact = if path.as_bytes().contains(&b'%') { None } else { self.router.find_exact(path) };
+        // Most paths name a route without parameters: one lookup. (No such route's path holds
+        // a `%`, so a path with escapes is not found here and is decoded below.)
+        let exact = self.router.find_exact(path);
         let segments = match exact {
             None if path != "*" => Some(query::decode_path(path)),
             _ => None,

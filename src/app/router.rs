@@ -213,7 +213,9 @@ impl<T> Router<T> {
                     Some(name) => node.wildcard = Some((name.into(), id)),
                     None => node.endpoint = Some(id),
                 }
-                if let Some(path) = static_path(&segments) {
+                // A `%` in a route's path is literal, while a request path's `%` starts an
+                // escape: such routes are found by their decoded segments only.
+                if let Some(path) = static_path(&segments).filter(|path| !path.contains('%')) {
                     self.exact.insert(path.into(), id);
                 }
                 id
@@ -228,9 +230,9 @@ impl<T> Router<T> {
         Ok(())
     }
 
-    /// The endpoint of a route without parameters whose path is exactly `path`. For a path
-    /// without `%` escapes this is what [`Router::find`] gives for its segments (static
-    /// segments win over parameters), in one hash lookup.
+    /// The endpoint of a route without parameters (nor `%`) whose path is exactly `path`. When
+    /// found, this is what [`Router::find`] gives for the path's segments (static segments win
+    /// over parameters, and the path has no escapes), in one hash lookup.
     pub fn find_exact(&self, path: &str) -> Option<&Endpoint<T>> {
         self.exact.get(path).map(|&id| &self.endpoints[id])
     }
@@ -319,6 +321,17 @@ mod tests {
         assert_eq!(r.find_exact("/items/new").map(|e| e.pattern.as_str()), Some("/items/new"), "static wins");
         assert!(r.find_exact("/items/5").is_none(), "a parameter is found by the walk");
         assert_eq!(r.find_exact("/").map(|e| e.pattern.as_str()), Some("/"));
+    }
+
+    #[test]
+    fn a_route_with_a_percent_is_found_by_its_decoded_segments_only() {
+        let mut r = Router::new();
+        r.insert(Method::Get, "/100%", "literal").unwrap();
+        r.insert(Method::Get, "/plain", "plain").unwrap();
+        // A request's `%` starts an escape: `/100%25` decodes to the segment `100%`.
+        assert!(r.find_exact("/100%").is_none() && r.find_exact("/100%25").is_none());
+        assert_eq!(lookup(&r, Method::Get, "/100%").map(|(v, _)| v), Some("literal"));
+        assert!(r.find_exact("/plain").is_some());
     }
 
     fn router() -> Router<&'static str> {

@@ -65,6 +65,22 @@ pub enum Method {
 }
 
 impl Method {
+    /// The method's token; `"?"` for [`Method::Other`], whose token only the request has.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Options => "OPTIONS",
+            Method::Connect => "CONNECT",
+            Method::Trace => "TRACE",
+            Method::Other => "?",
+        }
+    }
+
     fn from_token(token: &[u8]) -> Method {
         match token {
             b"GET" => Method::Get,
@@ -124,7 +140,11 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
     // Nothing decisive can lie past the length limit: byte MAX_REQUEST_LINE of the line is
     // either the start of its CRLF or the 414.
     let line = &buf[start..buf.len().min(start + MAX_REQUEST_LINE + 2)];
-    let method_len = span(line, 0, &TCHAR);
+    let (known, method_len) = match line.get(..4) {
+        // Most requests: no table walk for the method.
+        Some(b"GET ") => (Some(Method::Get), 3),
+        _ => (None, span(line, 0, &TCHAR)),
+    };
     let target_start = method_len + 1;
     let target_len = span(line, target_start, &TARGET);
     let version_start = target_start + target_len + 1;
@@ -140,23 +160,30 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
     if let Some(at) = fault {
         return judge(line, at, false);
     }
-    let version = match version(line.get(version_start..).unwrap_or_default()) {
-        Err(at) => return judge(line, version_start + at, false),
-        Ok(Parsed::Partial) => return judge(line, line.len(), false),
-        Ok(Parsed::Complete(Ok(version))) => version,
-        Ok(Parsed::Complete(Err(at))) => return unsupported(line, version_start + at),
-    };
     let end = version_start + VERSION_LEN;
-    match line.get(end..end + 2) {
-        Some(b"\r\n") => {}
-        _ => return judge(line, end, true),
-    }
-    // Every byte of the line is ASCII (the tables admit nothing else), so this cannot fail.
-    let text = std::str::from_utf8(&line[..end]).map_err(|_| INVALID)?;
+    let version = match line.get(version_start..end + 2) {
+        // Most requests: one comparison for the version and the line's end.
+        Some(b"HTTP/1.1\r\n") => Version::Http11,
+        _ => match version(line.get(version_start..).unwrap_or_default()) {
+            Err(at) => return judge(line, version_start + at, false),
+            Ok(Parsed::Partial) => return judge(line, line.len(), false),
+            Ok(Parsed::Complete(Err(at))) => return unsupported(line, version_start + at),
+            Ok(Parsed::Complete(Ok(version))) => match line.get(end..end + 2) {
+                Some(b"\r\n") => version,
+                _ => return judge(line, end, true),
+            },
+        },
+    };
+    // Every byte of the line is ASCII (the tables admit nothing else): these cannot fail.
+    let text = |bytes| std::str::from_utf8(bytes).map_err(|_| INVALID);
+    let method = known.unwrap_or_else(|| Method::from_token(&line[..method_len]));
     Ok(Parsed::Complete(RequestLine {
-        method: Method::from_token(&line[..method_len]),
-        method_token: &text[..method_len],
-        target: &text[target_start..target_start + target_len],
+        method,
+        method_token: match method {
+            Method::Other => text(&line[..method_len])?,
+            known => known.as_str(),
+        },
+        target: text(&line[target_start..target_start + target_len])?,
         version,
         len: start + end + 2,
     }))
@@ -227,7 +254,12 @@ fn version(bytes: &[u8]) -> Result<Parsed<Result<Version, usize>>, usize> {
 
 /// How many bytes from `from` on are in `table`.
 fn span(line: &[u8], from: usize, table: &[bool; 256]) -> usize {
-    line.get(from..).unwrap_or_default().iter().take_while(|&&b| table[usize::from(b)]).count()
+    let bytes = line.get(from..).unwrap_or_default();
+    let mut n = 0;
+    while n < bytes.len() && table[usize::from(bytes[n])] {
+        n += 1;
+    }
+    n
 }
 
 /// A table of the bytes `$b` for which `$accept` holds, built at compile time.
