@@ -129,13 +129,16 @@ impl RequestId {
     fn generate(&self) -> HeaderValue {
         static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
         thread_local! {
-            static THREAD: u32 = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
-            static COUNTER: Cell<u64> = const { Cell::new(0) };
+            /// This thread's number (`u32::MAX` until its first id) and its last counter.
+            static IDS: Cell<(u32, u64)> = const { Cell::new((u32::MAX, 0)) };
         }
-        let thread = THREAD.with(|t| *t);
-        let count = COUNTER.with(|c| {
-            c.set(c.get() + 1);
-            c.get()
+        let (thread, count) = IDS.with(|ids| {
+            let (mut thread, count) = ids.get();
+            if thread == u32::MAX {
+                thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+            }
+            ids.set((thread, count + 1));
+            (thread, count + 1)
         });
         let start = self.head_len;
         // Instance (≤ 16) + dash + thread + dash + counter: inline up to 30 bytes, which holds
@@ -174,8 +177,10 @@ fn random_instance() -> HeaderValue {
 fn push_hex(buf: &mut [u8], at: usize, value: u64, min_digits: usize) -> usize {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digits = (16 - value.leading_zeros() as usize / 4).max(min_digits);
-    for i in 0..digits {
-        buf[at + i] = DIGITS[((value >> (4 * (digits - 1 - i))) & 0xf) as usize];
+    let mut rest = value;
+    for digit in buf[at..at + digits].iter_mut().rev() {
+        *digit = DIGITS[(rest & 0xf) as usize];
+        rest >>= 4;
     }
     at + digits
 }

@@ -221,16 +221,15 @@ impl Response {
 
     /// Appends the encoded response to `out`; `head_only` leaves out the body (HEAD).
     pub fn write_to(&self, out: &mut Vec<u8>, date: &CachedDate, persistence: Persistence, head_only: bool) {
-        let headers: SmallVec<[(&str, &[u8]); 4]> =
-            self.headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        let headers = self.headers.iter().map(|(n, v)| (*n, v.as_bytes()));
         if let Body::Precomputed(p) = &self.body
             && p.status() == self.status
         {
-            return p.write(out, date, persistence, &headers, head_only);
+            return p.write(out, date, persistence, headers, head_only);
         }
         let content_type =
             if self.content_type.is_empty() { "application/octet-stream" } else { self.content_type };
-        let head = response::Head { status: self.status, content_type, headers: &headers };
+        let head = response::Head { status: self.status, content_type, headers };
         response::write(out, date, persistence, head, self.body.bytes(), head_only);
     }
 }

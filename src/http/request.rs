@@ -19,11 +19,11 @@ pub use super::request_line::{BARE_LF, MAX_REQUEST_LINE, Method, Parsed, Version
 /// nginx and hyper cap around 100. 64 keeps the parser's stack array at 2 KiB.
 pub const MAX_HEADERS: usize = 64;
 
-/// Header slots made ready for every parse: enough for curl, wrk and most browsers. A head
-/// with more fields is parsed again into [`MAX_HEADERS`] slots. Slots are written before the
-/// parse (httparse takes initialised ones), so fewer cost less: 64 took ~280 instructions per
-/// request, a tenth of a pipelined request's cost.
-const FEW_HEADERS: usize = 16;
+/// Header slots made ready for every parse: enough for curl, wrk and most API clients. A head
+/// with more fields (a browser sends ~12) is parsed again into [`MAX_HEADERS`] slots. Slots are
+/// written before the parse (httparse takes initialised ones), so fewer cost less: 64 took ~280
+/// instructions per request, a tenth of a pipelined request's cost; 8 take ~40.
+const FEW_HEADERS: usize = 8;
 
 /// Storage for one parse's header fields, kept on the caller's stack.
 pub struct HeaderSlots<'a> {
@@ -97,8 +97,8 @@ pub fn parse_head<'a>(
         Parsed::Complete(block) => block,
         Parsed::Partial => return partial(buf, max_head_bytes),
     };
-    let RequestLine { method, method_token, target, version, len } = line;
-    let (path, query) = split_target(method, target)?;
+    let RequestLine { method, method_token, target, query_at, version, len } = line;
+    let (path, query) = split_target(method, target, query_at)?;
     let facts = HeaderFacts::collect(headers, version)?;
     Ok(Parsed::Complete(Head {
         method,
@@ -206,9 +206,18 @@ fn header_error(error: httparse::Error) -> RequestError {
 }
 
 /// Splits a request target into path and query, accepting the four forms of RFC 9112 §3.2.
-fn split_target(method: Method, target: &str) -> Result<(&str, Option<&str>), RequestError> {
+/// `query_at`: where the target's first `?` is, if the caller knows.
+fn split_target(
+    method: Method,
+    target: &str,
+    query_at: Option<usize>,
+) -> Result<(&str, Option<&str>), RequestError> {
     let path_and_query = if target.starts_with('/') {
-        target
+        // '?' is ASCII: the cut is a char boundary.
+        return Ok(match query_at.and_then(|at| target.split_at_checked(at)) {
+            Some((path, query)) => (path, Some(&query[1..])),
+            None => (target, None),
+        });
     } else if let Some(rest) = strip_scheme(target) {
         // absolute-form: skip the authority; the path starts at the first '/' (or is empty).
         let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -225,7 +234,7 @@ fn split_target(method: Method, target: &str) -> Result<(&str, Option<&str>), Re
         return Err(RequestError::Malformed("invalid request target"));
     };
     // A plain scan of the bytes: `str::split_once(char)` (and memchr) set up a searcher that
-    // costs more than the scan of a short target. '?' is ASCII: the cut is a char boundary.
+    // costs more than the scan of a short target.
     Ok(match path_and_query.as_bytes().iter().position(|&b| b == b'?') {
         Some(at) => (&path_and_query[..at], Some(&path_and_query[at + 1..])),
         None => (path_and_query, None),
@@ -301,7 +310,8 @@ impl HeadIndex {
             *slot = Header { name: text(name), value: bytes(value) };
         }
         let target = text(self.target);
-        let (path, query) = split_target(self.method, target).unwrap_or((target, None));
+        let query_at = target.bytes().position(|b| b == b'?');
+        let (path, query) = split_target(self.method, target, query_at).unwrap_or((target, None));
         Head {
             method: self.method,
             method_token: text(self.method_token),

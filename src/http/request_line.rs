@@ -115,6 +115,8 @@ pub struct RequestLine<'a> {
     pub method_token: &'a str,
     /// The request target exactly as sent.
     pub target: &'a str,
+    /// Where the target's first `?` is, if it has one.
+    pub query_at: Option<usize>,
     /// HTTP/1.0 or HTTP/1.1.
     pub version: Version,
     /// Bytes from the start of the buffer through the line's CRLF, empty lines before it
@@ -146,7 +148,12 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
         _ => (None, span(line, 0, &TCHAR)),
     };
     let target_start = method_len + 1;
-    let target_len = span(line, target_start, &TARGET);
+    // The target up to its first `?` and then the rest: the query is found on the way.
+    let before_query = span(line, target_start, &TARGET_BEFORE_QUERY);
+    let target_len = match line.get(target_start + before_query) {
+        Some(b'?') => before_query + 1 + span(line, target_start + before_query + 1, &TARGET),
+        _ => before_query,
+    };
     let version_start = target_start + target_len + 1;
     let fault = if method_len == 0 {
         Some(0)
@@ -184,6 +191,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
             known => known.as_str(),
         },
         target: text(&line[target_start..target_start + target_len])?,
+        query_at: (before_query < target_len).then_some(before_query),
         version,
         len: start + end + 2,
     }))
@@ -284,6 +292,9 @@ static TCHAR: [bool; 256] = byte_table!(|b| b.is_ascii_alphanumeric()
 /// The bytes of a request target: visible ASCII (RFC 3986 is checked later, per form, and by
 /// the router; a space ends the target).
 static TARGET: [bool; 256] = byte_table!(|b| b.is_ascii_graphic());
+
+/// [`TARGET`] without `?`.
+static TARGET_BEFORE_QUERY: [bool; 256] = byte_table!(|b| b.is_ascii_graphic() && b != b'?');
 
 /// What may follow an unsupported version before the line's end: printable ASCII and DEL.
 static PRINTABLE: [bool; 256] = byte_table!(|b| b >= 0x20 && b < 0x80);

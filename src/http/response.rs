@@ -72,12 +72,12 @@ impl Precomputed {
     /// Appends the response to `out`, with `headers` after `Date`; `head_only` leaves out the
     /// body (for HEAD).
     #[inline]
-    pub fn write(
+    pub fn write<'h>(
         &self,
         out: &mut Vec<u8>,
         date: &CachedDate,
         persistence: Persistence,
-        headers: &[(&str, &[u8])],
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
         head_only: bool,
     ) {
         out.extend_from_slice(&self.head);
@@ -91,22 +91,22 @@ impl Precomputed {
 
 /// A response's head fields besides the ones every response gets.
 #[derive(Debug, Clone, Copy)]
-pub struct Head<'a> {
+pub struct Head<'a, H> {
     /// The status code.
     pub status: StatusCode,
     /// `Content-Type`, sent only when the response has a body.
     pub content_type: &'a str,
-    /// Further header fields, sent in this order.
-    pub headers: &'a [(&'a str, &'a [u8])],
+    /// Further header fields (name, value), sent in this order.
+    pub headers: H,
 }
 
 /// Appends a full response to `out`. `head_only` (HEAD requests) sends the head with the
 /// `Content-Length` the body would have had, and no body.
-pub fn write(
+pub fn write<'h>(
     out: &mut Vec<u8>,
     date: &CachedDate,
     persistence: Persistence,
-    head: Head<'_>,
+    head: Head<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
     body: &[u8],
     head_only: bool,
 ) {
@@ -157,10 +157,10 @@ pub fn error_body(status: StatusCode, message: &str, fields: &[FieldError]) -> V
 
 /// The part of a head that varies per response, in the one order both encoders use: `Date`,
 /// then `headers`, then `Connection`, ending with the CRLF of the last line.
-fn write_date_and_headers(
+fn write_date_and_headers<'h>(
     out: &mut Vec<u8>,
     date: &CachedDate,
-    headers: &[(&str, &[u8])],
+    headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
     persistence: Persistence,
 ) {
     out.extend_from_slice(b"Date: ");
@@ -206,8 +206,8 @@ mod tests {
         for persistence in [Persistence::KeepAlive, Persistence::KeepAliveHttp10, Persistence::Close] {
             for head_only in [false, true] {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
-                pre.write(&mut a, &fixed_date(), persistence, &[], head_only);
-                let head = Head { status: StatusCode::OK, content_type: "application/json", headers: &[] };
+                pre.write(&mut a, &fixed_date(), persistence, [], head_only);
+                let head = Head { status: StatusCode::OK, content_type: "application/json", headers: [] };
                 write(&mut b, &fixed_date(), persistence, head, body, head_only);
                 assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
             }
@@ -223,7 +223,7 @@ mod tests {
             &mut out,
             &fixed_date(),
             Persistence::Close,
-            &[],
+            [],
             false,
         );
         let expected = "HTTP/1.1 200 OK\r\nServer: pollserve\r\nContent-Type: application/json\r\n\
@@ -236,7 +236,7 @@ mod tests {
     fn bodiless_statuses_get_no_length_or_body() {
         let mut out = Vec::new();
         let head =
-            Head { status: StatusCode::from_u16(204).unwrap(), content_type: "text/plain", headers: &[] };
+            Head { status: StatusCode::from_u16(204).unwrap(), content_type: "text/plain", headers: [] };
         write(&mut out, &fixed_date(), Persistence::KeepAlive, head, b"ignored", false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
