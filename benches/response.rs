@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
 use pollserve::app::handlers::builtin::HELLO;
-use pollserve::app::{App, AppOptions, HandleEnv, HeaderValue, HttpError, Outcome, Response};
+use pollserve::app::{App, AppOptions, HandleEnv, HeaderValue, HttpError, Response};
 use pollserve::http::date::CachedDate;
 use pollserve::http::request::{Request, header_slots, parse_head};
 use pollserve::http::response::Persistence;
@@ -42,9 +42,9 @@ fn bench_encode(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let env = HandleEnv { now: Instant::now(), peer: None, defer: None };
-            if let Outcome::Respond(response) = app.handle(black_box(&request), &env) {
-                response.write_to(&mut out, &date, Persistence::KeepAlive, false);
-            }
+            let send =
+                |response: &Response| response.write_to(&mut out, &date, Persistence::KeepAlive, false);
+            black_box(app.handle(black_box(&request), &env, send));
             black_box(out.len())
         })
     });

@@ -147,12 +147,11 @@ pub struct HandleEnv<'a> {
     pub defer: Option<(&'a DeferTarget, usize, u64)>,
 }
 
-/// What [`App::handle`] decided.
-#[allow(clippy::large_enum_variant)] // as for Reply: an inline Response avoids an allocation
+/// What [`App::handle`] did.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Send this response (the middleware chain has run).
-    Respond(Response),
+    /// The response went to the `send` callback (the middleware chain had run).
+    Responded,
     /// The handler deferred; give the response and this exchange to [`App::finish`] when its
     /// completion arrives.
     Deferred(Box<Exchange>),
@@ -306,8 +305,15 @@ impl App {
         self.errors.first().map_or(Ok(()), |error| Err(error.clone()))
     }
 
-    /// Routes one request, runs the middleware and the handler.
-    pub fn handle(&self, request: &http::Request<'_>, env: &HandleEnv<'_>) -> Outcome {
+    /// Routes one request, runs the middleware and the handler, and passes the response to
+    /// `send` (it is lent, not returned: a `Response` carries its headers inline, so every move
+    /// is a few hundred bytes of memcpy).
+    pub fn handle(
+        &self,
+        request: &http::Request<'_>,
+        env: &HandleEnv<'_>,
+        send: impl FnOnce(&Response),
+    ) -> Outcome {
         let method = request.head.method;
         let mut exchange = Exchange::new(env.now, method);
         let path = request.head.path;
@@ -326,34 +332,39 @@ impl App {
             (None, None) => (Params::new(), Target::NotFound),
         };
         let view = Request::new(request, params, env.peer);
-        // Responses are built in place and moved as little as possible: a Response carries its
-        // headers inline, so every move is a few hundred bytes of memcpy.
         if let Some(mut response) = self.middleware.iter().find_map(|m| m.before(&view, &mut exchange)) {
             self.finish(&exchange, &mut response);
-            return Outcome::Respond(response);
+            send(&response);
+            return Outcome::Responded;
         }
         let handler = match target {
             Target::Handler(handler) => handler,
             other => {
                 let mut response = other.into_response(method);
                 self.finish(&exchange, &mut response);
-                return Outcome::Respond(response);
+                send(&response);
+                return Outcome::Responded;
             }
         };
         let mut context = Context { defer: env.defer, deferred: false, exchange: &exchange };
-        let result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
+        let mut result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
         // Once a handler deferred, its Completer answers (if it panicked, the dropped Completer
         // sends 500).
         if context.deferred {
             return Outcome::Deferred(Box::new(exchange));
         }
-        let mut response = match result {
+        let mut panicked: Response;
+        let response = match &mut result {
             Ok(Reply::Now(response)) => response,
             Ok(Reply::Later(_)) => return Outcome::Deferred(Box::new(exchange)),
-            Err(_) => HttpError::internal("the handler panicked").into(),
+            Err(_) => {
+                panicked = HttpError::internal("the handler panicked").into();
+                &mut panicked
+            }
         };
-        self.finish(&exchange, &mut response);
-        Outcome::Respond(response)
+        self.finish(&exchange, response);
+        send(response);
+        Outcome::Responded
     }
 
     /// Finds the endpoint for decoded path segments, and the handler for the method.

@@ -61,11 +61,11 @@ impl<S: Stream> Conn<S> {
                 return true;
             }
         }
-        let pending = PendingBody {
-            head: Box::new(HeadIndex::of(&head, buf)),
+        let pending = Box::new(PendingBody {
+            head: HeadIndex::of(&head, buf),
             kind,
             continue_owed: head.expect_continue,
-        };
+        });
         self.transition(Event::HeadNeedsBody(pending));
         self.read_body(ctx)
     }
@@ -141,15 +141,16 @@ fn respond(
         peer: identity.peer,
         defer: ctx.defer.map(|target| (target, identity.key, identity.id)),
     };
-    match ctx.app.handle(&request, &env) {
-        Outcome::Respond(response) => {
-            let start = output.len();
-            response.write_to(output, ctx.date, persistence, head_only);
-            if trace {
-                trace_head(identity.id, &output[start..]);
-            }
-            Event::Responded { keep_alive }
+    let date = ctx.date;
+    let send = |response: &crate::app::Response| {
+        let start = output.len();
+        response.write_to(output, date, persistence, head_only);
+        if trace {
+            trace_head(identity.id, &output[start..]);
         }
+    };
+    match ctx.app.handle(&request, &env, send) {
+        Outcome::Responded => Event::Responded { keep_alive },
         Outcome::Deferred(exchange) => Event::Deferred(Awaiting { exchange, persistence, head_only }),
     }
 }

@@ -64,10 +64,6 @@ pub const OUTPUT_LOW_WATER: usize = 16 * 1024;
 /// about to close, and is closed.
 pub const MAX_LINGER_BYTES: usize = 64 * 1024;
 
-/// Room beyond the body limit for chunk-size lines and trailers while a chunked body is in the
-/// read buffer (the decoder reclaims framing bytes before the buffer grows).
-const CHUNK_FRAMING_SLACK: usize = 32 * 1024;
-
 /// A byte stream the connection can read, write and half-close.
 pub trait Stream: Read + Write {
     /// Whether a read that returns fewer bytes than asked proves the stream is drained for

@@ -14,8 +14,9 @@ use crate::http::response::Persistence;
 pub enum State {
     /// Waiting for a request head; the read buffer may hold part of one.
     ReadingHead,
-    /// A head is parsed; waiting for the rest of its body.
-    ReadingBody(PendingBody),
+    /// A head is parsed; waiting for the rest of its body. (Boxed, like everything large
+    /// here: the state is moved on every transition, so it is kept to three words.)
+    ReadingBody(Box<PendingBody>),
     /// Unsent output is over the high-water mark: requests wait in the read buffer until the
     /// client reads.
     BackedUp,
@@ -89,11 +90,42 @@ pub struct Awaiting {
 #[derive(Debug, Clone)]
 pub struct PendingBody {
     /// Where the head's parts lie in the read buffer, so it is parsed once.
-    pub head: Box<HeadIndex>,
+    pub head: HeadIndex,
     /// How to find the body's end.
     pub kind: BodyKind,
     /// `100 Continue` is owed once the connection waits for the body.
     pub continue_owed: bool,
+}
+
+/// Room beyond the body limit for chunk-size lines and trailers while a chunked body is in the
+/// read buffer (the decoder reclaims framing bytes before the buffer grows).
+const CHUNK_FRAMING_SLACK: usize = 32 * 1024;
+
+impl PendingBody {
+    /// How large the read buffer may grow while this body arrives (its head is in it too).
+    pub fn input_limit(&self, max_body: u64) -> usize {
+        let head = self.head.head_len();
+        match &self.kind {
+            BodyKind::Length(n) => head + n,
+            BodyKind::Chunked(_) => {
+                head + usize::try_from(max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
+            }
+        }
+    }
+
+    /// Whether decoded chunk framing could be dropped from the buffer.
+    pub fn is_reclaimable(&self) -> bool {
+        matches!(&self.kind, BodyKind::Chunked(decoder) if decoder.reclaimable())
+    }
+
+    /// The decoded chunk framing to drop from the buffer, as offsets into its unconsumed bytes:
+    /// `[to, from)`. `None` when there is none.
+    pub fn reclaim(&mut self) -> Option<(usize, usize)> {
+        let BodyKind::Chunked(decoder) = &mut self.kind else { return None };
+        let (from, to) = decoder.reclaim();
+        let head = self.head.head_len();
+        (from > to).then_some((head + to, head + from))
+    }
 }
 
 /// How a pending body's end is found.
@@ -109,7 +141,7 @@ pub enum BodyKind {
 #[derive(Debug)]
 pub enum Event {
     /// A head arrived whose body is not complete yet.
-    HeadNeedsBody(PendingBody),
+    HeadNeedsBody(Box<PendingBody>),
     /// A response was queued.
     Responded { keep_alive: bool },
     /// The handler deferred its response.

@@ -1,8 +1,8 @@
 //! Moving bytes between the connection's buffers and its stream: reading until `WouldBlock`,
 //! making room in the read buffer, and writing queued output.
 
-use super::state::{BodyKind, Event, Gone, PendingBody, State};
-use super::{CHUNK_FRAMING_SLACK, Conn, ConnConfig, MAX_LINGER_BYTES, Stream};
+use super::state::{Event, Gone, State};
+use super::{Conn, ConnConfig, MAX_LINGER_BYTES, Stream};
 use crate::server::{interrupted, would_block};
 
 /// How a `fill` ended.
@@ -68,14 +68,11 @@ impl<S: Stream> Conn<S> {
         if self.input.compact() {
             return true;
         }
-        if let State::ReadingBody(PendingBody { head, kind: BodyKind::Chunked(decoder), .. }) =
-            &mut self.state
+        if let State::ReadingBody(pending) = &mut self.state
+            && let Some((to, from)) = pending.reclaim()
         {
-            let (from, to) = decoder.reclaim();
-            if from > to {
-                self.input.close_gap(head.head_len() + to, head.head_len() + from);
-                return true;
-            }
+            self.input.close_gap(to, from);
+            return true;
         }
         self.input.grow(self.input_limit(config))
     }
@@ -83,10 +80,7 @@ impl<S: Stream> Conn<S> {
     /// How large the read buffer may grow for what the connection is reading now.
     fn input_limit(&self, config: &ConnConfig) -> usize {
         match &self.state {
-            State::ReadingBody(PendingBody { head, kind: BodyKind::Length(n), .. }) => head.head_len() + n,
-            State::ReadingBody(PendingBody { head, .. }) => {
-                head.head_len() + usize::try_from(config.max_body).unwrap_or(usize::MAX) + CHUNK_FRAMING_SLACK
-            }
+            State::ReadingBody(pending) => pending.input_limit(config.max_body),
             _ => config.max_head_bytes,
         }
     }
@@ -94,10 +88,7 @@ impl<S: Stream> Conn<S> {
     /// Whether [`Conn::make_room`] could free space now (the state may have changed since the
     /// buffer filled: a parsed head raises the limit to its body's size).
     pub(super) fn has_room(&self, config: &ConnConfig) -> bool {
-        let reclaimable = matches!(
-            &self.state,
-            State::ReadingBody(PendingBody { kind: BodyKind::Chunked(decoder), .. }) if decoder.reclaimable()
-        );
+        let reclaimable = matches!(&self.state, State::ReadingBody(pending) if pending.is_reclaimable());
         !self.input.is_full()
             || self.input.is_compactable()
             || reclaimable
