@@ -226,3 +226,40 @@ fn is_valid_host_slowly(value: &[u8]) -> bool {
     };
     port_ok && host_ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_values_as_rfc_9112_allows_them() {
+        for valid in [
+            "",
+            "localhost",
+            "localhost:8000",
+            "a.b-c_d~e",
+            "h:",
+            ":80",
+            "[::1]",
+            "[::1]:8080",
+            "10.0.0.1:65535",
+        ] {
+            assert!(is_valid_host(valid.as_bytes()), "{valid:?} is valid");
+        }
+        for invalid in ["a b", "a/b", "a:b:c", "a:8x", "a:123456", "[::1", "[]", "[::1]x", "a@b", "a\u{e9}"] {
+            assert!(!is_valid_host(invalid.as_bytes()), "{invalid:?} is invalid");
+        }
+    }
+
+    #[test]
+    fn field_names_are_matched_whatever_their_case() {
+        let headers = [
+            Header { name: "HOST", value: b"x" },
+            Header { name: "content-LENGTH", value: b"5" },
+            Header { name: "Connection", value: b"Close" },
+        ];
+        let facts = HeaderFacts::collect(&headers, Version::Http11).unwrap();
+        assert_eq!(facts.framing, Framing::Length(5));
+        assert!(!facts.keep_alive(Version::Http11));
+    }
+}

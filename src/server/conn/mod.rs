@@ -452,6 +452,24 @@ mod tests {
     }
 
     #[test]
+    fn a_head_whose_body_comes_later_is_seen_by_the_handler_as_sent() {
+        // The head is parsed once; its positions are kept while the body arrives (more fields
+        // than the first parse makes room for, a query, a body in two reads).
+        let fields: String = (0..12).map(|i| format!("X-Field-{i}: value {i}\r\n")).collect();
+        let head = format!("POST /echo?a=1&b=two HTTP/1.1\r\nHost: t\r\n{fields}Content-Length: 10\r\n\r\n");
+        let whole = Harness::new().send(&[head.as_bytes(), b"0123456789"].concat());
+        let mut h = Harness::new();
+        let mut pieces = h.send(head.as_bytes());
+        pieces += &h.send(b"01234");
+        pieces += &h.send(b"56789");
+        assert_eq!(pieces, whole);
+        assert_eq!(statuses(&whole), ["200"]);
+        for expected in ["X-Field-11", "value 11", r#""b":"two""#, "0123456789"] {
+            assert!(whole.contains(expected), "{expected} in {whole}");
+        }
+    }
+
+    #[test]
     fn http10_closes_unless_keep_alive_was_asked() {
         let mut h = Harness::new();
         let out = h.send(b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n");
