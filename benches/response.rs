@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
 use pollserve::app::handlers::builtin::HELLO;
-use pollserve::app::{App, AppOptions, HandleEnv, HeaderValue, HttpError, Response};
+use pollserve::app::{App, AppOptions, Exchange, HandleEnv, HeaderValue, HttpError, Response};
 use pollserve::http::date::CachedDate;
 use pollserve::http::request::{Request, header_slots, parse_head};
 use pollserve::http::response::Persistence;
@@ -41,9 +41,10 @@ fn bench_encode(c: &mut Criterion) {
     group.bench_function("json_routed_and_serialized_per_request", |b| {
         b.iter(|| {
             out.clear();
-            let env = HandleEnv { now: Instant::now(), peer: None, defer: None };
-            let send =
-                |response: &Response| response.write_to(&mut out, &date, Persistence::KeepAlive, false);
+            let env = HandleEnv { now: Instant::now(), metrics: None, peer: None, defer: None };
+            let send = |response: &Response, _: &Exchange| {
+                response.write_to(&mut out, &date, Persistence::KeepAlive, false)
+            };
             black_box(app.handle(black_box(&request), &env, send));
             black_box(out.len())
         })

@@ -15,6 +15,7 @@
 //! - [`db`]: the two databases behind it: SQLite on a pool of blocking threads, and PostgreSQL
 //!   driven by each worker's event loop ([`db::pg`]).
 //! - [`wake`]: waking event loops from other threads, once per batch.
+//! - [`metrics`]: per-worker counters and their Prometheus text, for `/metrics`.
 //!
 //! A request's path: `server::worker` accepts → `server::conn` reads into its buffer →
 //! `http::request` parses the head → `app` picks the endpoint → `http::response` encodes into
@@ -27,6 +28,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod wake;

@@ -7,6 +7,7 @@
 //! write committed. Nothing here knows about HTTP.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The callback an operation answers through: exactly once, after any write it made committed.
 pub type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;
@@ -31,20 +32,49 @@ pub enum ErrorKind {
     Failed,
 }
 
+impl ErrorKind {
+    /// Every kind, in [`error_counts`] order.
+    pub const ALL: [ErrorKind; 3] = [ErrorKind::Busy, ErrorKind::Unavailable, ErrorKind::Failed];
+
+    /// The kind's name, for metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Busy => "busy",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Failed => "failed",
+        }
+    }
+}
+
+/// Store errors made since the process started, by kind ([`ErrorKind::ALL`] order). Every
+/// error is made by one of [`StoreError`]'s constructors, which count it.
+static ERRORS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+
+/// How many store errors of each kind were made since the process started (for `/metrics`):
+/// busy ones are the requests refused because a queue was full (or the database locked).
+pub fn error_counts() -> [(ErrorKind, u64); 3] {
+    ErrorKind::ALL.map(|kind| (kind, ERRORS[kind as usize].load(Ordering::Relaxed)))
+}
+
 impl StoreError {
+    fn new(kind: ErrorKind, cause: impl fmt::Display) -> StoreError {
+        ERRORS[kind as usize].fetch_add(1, Ordering::Relaxed);
+        StoreError { kind, cause: cause.to_string() }
+    }
+
     /// A [`ErrorKind::Busy`] error.
     pub fn busy(cause: impl fmt::Display) -> StoreError {
-        StoreError { kind: ErrorKind::Busy, cause: cause.to_string() }
+        StoreError::new(ErrorKind::Busy, cause)
     }
 
     /// An [`ErrorKind::Unavailable`] error.
     pub fn unavailable(cause: impl fmt::Display) -> StoreError {
-        StoreError { kind: ErrorKind::Unavailable, cause: cause.to_string() }
+        StoreError::new(ErrorKind::Unavailable, cause)
     }
 
     /// An [`ErrorKind::Failed`] error.
     pub fn failed(cause: impl fmt::Display) -> StoreError {
-        StoreError { kind: ErrorKind::Failed, cause: cause.to_string() }
+        StoreError::new(ErrorKind::Failed, cause)
     }
 }
 
@@ -214,4 +244,30 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn delete_item(&self, id: i64, owner: i64, done: Done<Change<()>>);
     /// Stops taking work and finishes what was taken (commits included).
     fn close(&self);
+    /// Operations waiting for the database now (for `/metrics`).
+    fn queue_depth(&self) -> usize {
+        0
+    }
+}
+
+/// A store's figures on `/metrics`: its queue, and the errors made so far.
+pub struct StoreMetrics(pub std::sync::Arc<dyn Store>);
+
+impl crate::metrics::Source for StoreMetrics {
+    fn report(&self, out: &mut crate::metrics::Exposition) {
+        out.gauge(
+            "pollserve_db_queue_depth",
+            "Database operations waiting to run.",
+            self.0.queue_depth() as f64,
+        );
+        out.family(
+            "pollserve_db_errors_total",
+            "counter",
+            "Database operations that failed, by kind: busy (refused at once, a queue was full or the \
+             database locked: 503), unavailable (503), failed (500).",
+        );
+        for (kind, count) in error_counts() {
+            out.sample("pollserve_db_errors_total", &[("kind", kind.name())], count as f64);
+        }
+    }
 }

@@ -59,6 +59,8 @@ pub struct Exchange {
     pub log_request: Option<Box<str>>,
     /// Who is calling (set by the auth middleware for authenticated requests).
     pub principal: Option<Principal>,
+    /// The id of the endpoint the request was routed to (`usize::MAX`: none), for metrics.
+    pub route: usize,
 }
 
 /// An authenticated caller.
@@ -81,6 +83,7 @@ impl Exchange {
             handler_started: None,
             log_request: None,
             principal: None,
+            route: usize::MAX,
         }
     }
 }

@@ -48,6 +48,7 @@ pub use router::RouteError;
 
 use crate::http::request::{self as http, Method};
 use crate::http::status::StatusCode;
+use crate::metrics::{Metrics, Source};
 use defer::DeferTarget;
 use handlers::{builtin, echo, learn};
 use router::{Params, Router};
@@ -96,6 +97,7 @@ pub struct Context<'a> {
     defer: Option<(&'a DeferTarget, usize, u64)>,
     deferred: bool,
     exchange: &'a Exchange,
+    metrics: Option<&'a Metrics>,
 }
 
 impl Context<'_> {
@@ -117,6 +119,11 @@ impl Context<'_> {
     /// The request id, when the request-id middleware runs.
     pub fn request_id(&self) -> Option<&HeaderValue> {
         self.exchange.request_id.as_ref()
+    }
+
+    /// The server's metrics (none where the app runs without a server, as in unit tests).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics
     }
 }
 
@@ -141,6 +148,8 @@ pub struct AppOptions {
 pub struct HandleEnv<'a> {
     /// The loop's clock.
     pub now: Instant,
+    /// The server's metrics, for a handler that reports them (`/metrics`).
+    pub metrics: Option<&'a Metrics>,
     /// The client's address.
     pub peer: Option<SocketAddr>,
     /// Where deferred responses go, and the connection's (slot, id).
@@ -150,7 +159,8 @@ pub struct HandleEnv<'a> {
 /// What [`App::handle`] did.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The response went to the `send` callback (the middleware chain had run).
+    /// The response went to the `send` callback with its exchange (the middleware chain had
+    /// run).
     Responded,
     /// The handler deferred; give the response and this exchange to [`App::finish`] when its
     /// completion arrives.
@@ -164,6 +174,7 @@ pub struct App {
     middleware: Vec<Arc<dyn Middleware>>,
     errors: Vec<RouteError>,
     services: Vec<Arc<dyn LoopServices>>,
+    metric_sources: Vec<Arc<dyn Source>>,
 }
 
 impl std::fmt::Debug for App {
@@ -194,6 +205,7 @@ impl App {
         app = app
             .get("/healthz", handlers::health::healthz)
             .get("/readyz", handlers::health::readyz(options.readiness.clone(), options.probe.clone()))
+            .get("/metrics", handlers::metrics::metrics)
             .with(middleware::RequestId::for_instance(&options.instance))
             .with(middleware::Cors::new(options.cors_origins.clone()));
         if options.server_timing {
@@ -233,6 +245,18 @@ impl App {
     /// The services started on every worker.
     pub fn loop_services(&self) -> &[Arc<dyn LoopServices>] {
         &self.services
+    }
+
+    /// Adds figures of its own to `/metrics` (a database's queue, say).
+    pub fn with_metrics(mut self, source: Arc<dyn Source>) -> App {
+        self.metric_sources.push(source);
+        self
+    }
+
+    /// The metrics of a server running this app: its route patterns, its sources and `more`.
+    pub fn metrics(&self, more: Vec<Arc<dyn Source>>) -> Metrics {
+        let sources = self.metric_sources.iter().cloned().chain(more).collect();
+        Metrics::new(self.router.patterns().map(str::to_owned), sources)
     }
 
     /// Adds a route. Conflicts are kept and reported by [`App::check`] (and so when the server
@@ -312,7 +336,7 @@ impl App {
         &self,
         request: &http::Request<'_>,
         env: &HandleEnv<'_>,
-        send: impl FnOnce(&Response),
+        send: impl FnOnce(&Response, &Exchange),
     ) -> Outcome {
         let method = request.head.method;
         let mut exchange = Exchange::new(env.now, method);
@@ -325,8 +349,11 @@ impl App {
             _ => None,
         };
         let (params, target) = match (exact, &segments) {
-            (Some(endpoint), _) => (Params::new(), Self::target(endpoint, method)),
-            (None, Some(Ok(segments))) => self.resolve(segments, method),
+            (Some(endpoint), _) => {
+                exchange.route = endpoint.id();
+                (Params::new(), Self::target(endpoint, method))
+            }
+            (None, Some(Ok(segments))) => self.resolve(segments, method, &mut exchange),
             (None, Some(Err(error))) => (Params::new(), Target::Error(error.clone())),
             (None, None) if method == Method::Options => (Params::new(), Target::ServerOptions),
             (None, None) => (Params::new(), Target::NotFound),
@@ -334,7 +361,7 @@ impl App {
         let view = Request::new(request, params, env.peer);
         if let Some(mut response) = self.middleware.iter().find_map(|m| m.before(&view, &mut exchange)) {
             self.finish(&exchange, &mut response);
-            send(&response);
+            send(&response, &exchange);
             return Outcome::Responded;
         }
         let handler = match target {
@@ -342,11 +369,12 @@ impl App {
             other => {
                 let mut response = other.into_response(method);
                 self.finish(&exchange, &mut response);
-                send(&response);
+                send(&response, &exchange);
                 return Outcome::Responded;
             }
         };
-        let mut context = Context { defer: env.defer, deferred: false, exchange: &exchange };
+        let mut context =
+            Context { defer: env.defer, deferred: false, exchange: &exchange, metrics: env.metrics };
         let mut result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
         // Once a handler deferred, its Completer answers (if it panicked, the dropped Completer
         // sends 500).
@@ -363,7 +391,7 @@ impl App {
             }
         };
         self.finish(&exchange, response);
-        send(response);
+        send(response, &exchange);
         Outcome::Responded
     }
 
@@ -372,9 +400,13 @@ impl App {
         &'a self,
         segments: &'a [std::borrow::Cow<'a, str>],
         method: Method,
+        exchange: &mut Exchange,
     ) -> (Params<'a>, Target<'a>) {
         match self.router.find(segments) {
-            Some((endpoint, params)) => (params, Self::target(endpoint, method)),
+            Some((endpoint, params)) => {
+                exchange.route = endpoint.id();
+                (params, Self::target(endpoint, method))
+            }
             None if method == Method::Other => (Params::new(), Target::NotImplemented),
             None => (Params::new(), Target::NotFound),
         }

@@ -57,6 +57,8 @@ impl std::error::Error for RouteError {}
 /// The handlers registered for one path pattern.
 #[derive(Debug)]
 pub struct Endpoint<T> {
+    /// Its place among the router's endpoints, in the order they were first added.
+    id: usize,
     pattern: String,
     methods: SmallVec<[(Method, T); 4]>,
     /// The `Allow` header value: registered methods, HEAD with GET, and OPTIONS.
@@ -78,6 +80,11 @@ impl<T> Endpoint<T> {
     /// The pattern this endpoint was registered with.
     pub fn pattern(&self) -> &str {
         &self.pattern
+    }
+
+    /// Its place among the router's endpoints ([`Router::patterns`] order).
+    pub fn id(&self) -> usize {
+        self.id
     }
 
     fn update_allow(&mut self) {
@@ -204,6 +211,7 @@ impl<T> Router<T> {
             Some(id) => id,
             None => {
                 self.endpoints.push(Endpoint {
+                    id: self.endpoints.len(),
                     pattern: pattern.to_owned(),
                     methods: SmallVec::new(),
                     allow: String::new(),
@@ -228,6 +236,11 @@ impl<T> Router<T> {
         endpoint.methods.push((method, value));
         endpoint.update_allow();
         Ok(())
+    }
+
+    /// Every endpoint's pattern, in the order they were first added (their ids).
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.endpoints.iter().map(|e| e.pattern.as_str())
     }
 
     /// The endpoint of a route without parameters (nor `%`) whose path is exactly `path`. When

@@ -8,6 +8,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::PoisonError;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 
 use rusqlite::Connection;
@@ -24,7 +25,7 @@ pub const MAX_BATCH: usize = 16;
 
 /// A database thread's life: take what is queued (waiting for the first job), run it, deliver
 /// the results, wake each worker that has new ones once; until the pool closes.
-pub fn run_jobs(receiver: &Mutex<Receiver<Queued>>, connection: &mut Connection) {
+pub fn run_jobs(receiver: &Mutex<Receiver<Queued>>, queued: &AtomicUsize, connection: &mut Connection) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut writes = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -34,6 +35,7 @@ pub fn run_jobs(receiver: &Mutex<Receiver<Queued>>, connection: &mut Connection)
             let Ok(first) = receiver.recv() else { return };
             batch.push(first);
             batch.extend(receiver.try_iter().take(MAX_BATCH - 1));
+            queued.fetch_sub(batch.len(), Ordering::Relaxed);
         }
         wake::batched(None, || {
             for queued in batch.drain(..) {

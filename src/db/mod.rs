@@ -20,6 +20,7 @@ pub use sqlite_store::SqliteStore;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -205,6 +206,8 @@ struct Queued {
 pub struct DbPool {
     sender: Mutex<Option<SyncSender<Queued>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Jobs queued and not yet taken by a database thread.
+    queued: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for DbPool {
@@ -260,25 +263,29 @@ impl DbPool {
         }
         let (sender, receiver) = sync_channel::<Queued>(QUEUE_PER_THREAD * threads);
         let receiver = Arc::new(Mutex::new(receiver));
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for (index, mut connection) in connections.into_iter().enumerate() {
-            let receiver = Arc::clone(&receiver);
+            let (receiver, queued) = (Arc::clone(&receiver), Arc::clone(&queued));
             let handle = std::thread::Builder::new()
                 .name(format!("pollserve-db-{index}"))
                 .spawn(move || {
                     lower_priority();
-                    batch::run_jobs(&receiver, &mut connection);
+                    batch::run_jobs(&receiver, &queued, &mut connection);
                 })
                 .map_err(DbError::Thread)?;
             handles.push(handle);
         }
-        Ok((Arc::new(DbPool { sender: Mutex::new(Some(sender)), threads: Mutex::new(handles) }), initialized))
+        let pool = DbPool { sender: Mutex::new(Some(sender)), threads: Mutex::new(handles), queued };
+        Ok((Arc::new(pool), initialized))
     }
 
     /// Queues `job`. When the queue is full it is refused at once ([`StoreError::busy`]).
     pub fn submit(&self, access: Access, job: Box<dyn Job>) {
         let queued = Queued { job, access };
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        // Counted before it is sent, so a thread taking it never brings the count below zero.
+        self.queued.fetch_add(1, Ordering::Relaxed);
         let refused = match sender {
             Some(sender) => match sender.try_send(queued) {
                 Ok(()) => return,
@@ -286,7 +293,13 @@ impl DbPool {
             },
             None => queued,
         };
+        self.queued.fetch_sub(1, Ordering::Relaxed);
         refused.job.refuse(StoreError::busy("the database queue is full"));
+    }
+
+    /// Jobs queued and not yet taken by a database thread.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Stops accepting jobs, lets queued ones finish, and joins the threads.

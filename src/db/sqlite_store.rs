@@ -259,4 +259,8 @@ impl Store for SqliteStore {
     fn close(&self) {
         self.pool.close();
     }
+
+    fn queue_depth(&self) -> usize {
+        self.pool.queue_depth()
+    }
 }

@@ -126,6 +126,20 @@ fn warn_dropped() {
     }
 }
 
+/// Reports the lines dropped so far on `/metrics`.
+#[derive(Debug)]
+pub struct DroppedLines;
+
+impl crate::metrics::Source for DroppedLines {
+    fn report(&self, out: &mut crate::metrics::Exposition) {
+        out.counter(
+            "pollserve_log_lines_dropped_total",
+            "Log lines dropped because standard output or error did not keep up.",
+            DROPPED.load(Ordering::Relaxed),
+        );
+    }
+}
+
 /// The warning for lines dropped and not reported yet, if any; they count as reported now.
 /// `main` prints it at exit, so even a last burst of drops is told.
 pub fn take_dropped_warning() -> Option<String> {

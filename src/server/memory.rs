@@ -1,6 +1,9 @@
 //! An in-memory [`Stream`], and a [`Driver`] that runs a [`Conn`] over it without a socket, for
 //! unit tests, property tests, fuzz targets and benchmarks.
 
+use std::sync::Arc;
+
+use crate::metrics::{Metrics, WorkerMetrics};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
@@ -118,6 +121,10 @@ pub struct Driver<'a> {
     pub buffers: BufferPool,
     /// The loop's clock.
     pub now: Instant,
+    /// The metrics of the driven connections' server.
+    pub metrics: Arc<Metrics>,
+    /// The driving worker's counters.
+    pub counters: Arc<WorkerMetrics>,
 }
 
 impl<'a> Driver<'a> {
@@ -125,7 +132,9 @@ impl<'a> Driver<'a> {
     /// taken at different times compare equal.
     pub fn new(app: &'a App, config: ConnConfig) -> Driver<'a> {
         let date = CachedDate::at(UNIX_EPOCH + Duration::from_secs(784_111_777));
-        Driver { app, config, date, buffers: BufferPool::new(), now: Instant::now() }
+        let metrics = Arc::new(app.metrics(Vec::new()));
+        let counters = metrics.add_worker();
+        Driver { app, config, date, buffers: BufferPool::new(), now: Instant::now(), metrics, counters }
     }
 
     /// A new connection in its first state.
@@ -142,6 +151,8 @@ impl<'a> Driver<'a> {
             draining: false,
             buffers: &mut self.buffers,
             defer: None,
+            metrics: &self.metrics,
+            counters: &self.counters,
         }
     }
 

@@ -101,10 +101,12 @@ impl Server {
         let conn_config = Arc::new(self.config.conn.clone());
         let mut wakers = Vec::new();
         let mut threads = Vec::new();
+        let metrics = Arc::new(self.app.metrics(vec![Arc::new(log::DroppedLines)]));
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let (worker, waker) = Worker::new(
                 listener,
                 Arc::clone(&self.app),
+                Arc::clone(&metrics),
                 Arc::clone(&conn_config),
                 Arc::clone(&shared),
                 self.config.drain_timeout,

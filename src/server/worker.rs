@@ -27,6 +27,7 @@ use crate::app::{App, HeaderValue, HttpError, LoopService};
 use crate::http::date::CachedDate;
 use crate::http::response::Persistence;
 use crate::http::status::StatusCode;
+use crate::metrics::{Metrics, WorkerMetrics};
 
 /// The worker's listener.
 const LISTENER: Token = Token(0);
@@ -94,6 +95,8 @@ struct Entry {
 /// What connections borrow from the worker while they run.
 struct Env {
     app: Arc<App>,
+    metrics: Arc<Metrics>,
+    counters: Arc<WorkerMetrics>,
     config: Arc<ConnConfig>,
     date: CachedDate,
     buffers: BufferPool,
@@ -111,6 +114,8 @@ impl Env {
             draining: self.draining,
             buffers: &mut self.buffers,
             defer: Some(&self.defer),
+            metrics: &self.metrics,
+            counters: &self.counters,
         }
     }
 }
@@ -139,6 +144,7 @@ impl Worker {
     pub fn new(
         mut listener: TcpListener,
         app: Arc<App>,
+        metrics: Arc<Metrics>,
         config: Arc<ConnConfig>,
         shared: Arc<Shared>,
         drain_timeout: Duration,
@@ -147,8 +153,10 @@ impl Worker {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (defer, completions) = DeferTarget::new(Some(Arc::clone(&waker)));
-        let env =
-            Env { app, config, date: CachedDate::new(), buffers: BufferPool::new(), defer, draining: false };
+        let counters = metrics.add_worker();
+        let date = CachedDate::new();
+        let buffers = BufferPool::new();
+        let env = Env { app, metrics, counters, config, date, buffers, defer, draining: false };
         let worker = Worker {
             poll,
             listener: Some(listener),
@@ -277,6 +285,7 @@ impl Worker {
 
     fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
         if !self.shared.try_acquire() {
+            self.env.counters.refused_at_capacity.add(1);
             return reject_over_capacity(stream, &self.env, now);
         }
         // Responses are written whole, so Nagle's delay would only add latency.
@@ -291,6 +300,7 @@ impl Worker {
         self.next_conn_id += 1;
         let conn = Conn::new(stream, identity, &self.env.config, now);
         slot.insert(Entry { conn, writable: false, armed: None });
+        self.env.counters.open_connections.add(1);
         self.settle(key);
     }
 
@@ -344,6 +354,7 @@ impl Worker {
             // Closing the descriptor also removes it from the epoll set.
             self.conns.remove(key);
             self.shared.release();
+            self.env.counters.open_connections.add(-1);
             self.drop_stale_timers();
             return;
         }

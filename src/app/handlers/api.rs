@@ -192,6 +192,7 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
         .put("/api/items/{id}", s(update_item))
         .delete("/api/items/{id}", s(delete_item))
         .with(auth);
+    let app = app.with_metrics(Arc::new(store::StoreMetrics(Arc::clone(&services.store))));
     match &services.pg {
         Some(pg) => app.on_each_worker(Arc::clone(pg) as Arc<dyn crate::app::LoopServices>),
         None => app,

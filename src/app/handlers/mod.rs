@@ -6,4 +6,5 @@ pub mod builtin;
 pub mod echo;
 pub mod health;
 pub mod learn;
+pub mod metrics;
 pub mod openapi;

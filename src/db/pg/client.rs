@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,8 @@ pub struct Settings {
     /// Told of revocations other instances make (every link listens for them), and of
     /// reconnections (notices may have been missed meanwhile).
     pub changes: Arc<dyn Changes>,
+    /// Queries waiting in every worker's queue (for `/metrics`).
+    pub queued: AtomicUsize,
 }
 
 /// A query in a session, and when it must be answered by.
@@ -128,6 +130,8 @@ pub struct Client {
     remote: Receiver<Request>,
     outcomes: Vec<Outcome<Tagged>>,
     read_buf: Box<[u8]>,
+    /// This client's share of [`Settings::queued`].
+    published: usize,
 }
 
 impl Client {
@@ -159,6 +163,7 @@ impl Client {
             remote,
             outcomes: Vec::new(),
             read_buf: vec![0; 64 * 1024].into_boxed_slice(),
+            published: 0,
         }
     }
 
@@ -199,6 +204,18 @@ impl Client {
         }
         self.dispatch(now);
         self.deliver();
+        self.publish_depth();
+    }
+
+    /// Brings this client's share of the queue count up to date.
+    fn publish_depth(&mut self) {
+        let depth = self.queue.len();
+        if depth > self.published {
+            self.settings.queued.fetch_add(depth - self.published, Ordering::Relaxed);
+        } else {
+            self.settings.queued.fetch_sub(self.published - depth, Ordering::Relaxed);
+        }
+        self.published = depth;
     }
 
     /// When [`Client::turn`] must run next: at once if queries wait for a ready connection

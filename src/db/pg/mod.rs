@@ -104,6 +104,7 @@ impl PgStore {
             connect_timeout: CONNECT_TIMEOUT,
             schema_ready: AtomicBool::new(false),
             changes,
+            queued: AtomicUsize::new(0),
         });
         static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
         let store = Arc::new(PgStore {

@@ -135,6 +135,10 @@ impl Store for PgStore {
     fn close(&self) {
         // Every query is answered before its worker exits; the connections close with it.
     }
+
+    fn queue_depth(&self) -> usize {
+        self.settings.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Every live token, decoded.

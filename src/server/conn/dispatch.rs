@@ -3,7 +3,9 @@
 
 use super::state::{Awaiting, BodyKind, Event, PendingBody, State};
 use super::{Conn, Ctx, Identity, OUTPUT_HIGH_WATER, Stream, trace_head};
-use crate::app::{HandleEnv, HttpError, Outcome};
+use std::time::Duration;
+
+use crate::app::{Exchange, HandleEnv, HttpError, Outcome, Response};
 use crate::http::chunked::{ChunkedDecoder, Progress};
 use crate::http::error::RequestError;
 use crate::http::request::{self, Framing, Head, HeadIndex, Method, Parsed, Request, Version};
@@ -111,6 +113,7 @@ impl<S: Stream> Conn<S> {
     pub(super) fn reject(&mut self, error: RequestError, ctx: &Ctx<'_>) {
         let error = HttpError::new(error.status(), error.message());
         let response = ctx.app.reject(error, ctx.now);
+        ctx.counters.record(ctx.metrics.rejected_route(), response.status.code(), Duration::ZERO);
         let start = self.output.len();
         response.write_to(&mut self.output, ctx.date, Persistence::Close, false);
         self.trace_response(start);
@@ -138,16 +141,19 @@ fn respond(
     let request = Request { head, body };
     let env = HandleEnv {
         now: ctx.now,
+        metrics: Some(ctx.metrics),
         peer: identity.peer,
         defer: ctx.defer.map(|target| (target, identity.key, identity.id)),
     };
-    let date = ctx.date;
-    let send = |response: &crate::app::Response| {
+    let (date, counters) = (ctx.date, ctx.counters);
+    let send = |response: &Response, exchange: &Exchange| {
         let start = output.len();
         response.write_to(output, date, persistence, head_only);
         if trace {
             trace_head(identity.id, &output[start..]);
         }
+        // Answered in the wakeup that read it: on the loop's clock no time passed.
+        counters.record(exchange.route, response.status.code(), Duration::ZERO);
     };
     match ctx.app.handle(&request, &env, send) {
         Outcome::Responded => Event::Responded { keep_alive },

@@ -47,6 +47,7 @@ use crate::app::{App, Response};
 use crate::http::date::CachedDate;
 use crate::http::error::RequestError;
 use crate::http::response::Persistence;
+use crate::metrics::{Metrics, Timeout, WorkerMetrics};
 use deadline::Deadline;
 use read_buf::ReadBuf;
 use state::Event;
@@ -103,6 +104,10 @@ pub struct Ctx<'a> {
     pub buffers: &'a mut BufferPool,
     /// Where deferred responses come back (none: handlers cannot defer).
     pub defer: Option<&'a DeferTarget>,
+    /// The server's metrics, and this worker's counters in them.
+    pub metrics: &'a Metrics,
+    /// This worker's counters.
+    pub counters: &'a WorkerMetrics,
 }
 
 /// Who a connection is, for tracing and for routing deferred responses back to it.
@@ -236,6 +241,8 @@ impl<S: Stream> Conn<S> {
         ctx.app.finish(&awaiting.exchange, &mut response);
         let persistence = if ctx.draining { Persistence::Close } else { awaiting.persistence };
         let head_only = awaiting.head_only;
+        let waited = WorkerMetrics::elapsed(awaiting.exchange.received, ctx.now);
+        ctx.counters.record(awaiting.exchange.route, response.status.code(), waited);
         self.borrow_buffers(ctx.buffers);
         let start = self.output.len();
         response.write_to(&mut self.output, ctx.date, persistence, head_only);
@@ -251,6 +258,11 @@ impl<S: Stream> Conn<S> {
         };
         match kind {
             TimerKind::Header | TimerKind::Body => {
+                ctx.counters.timed_out(if kind == TimerKind::Header {
+                    Timeout::Header
+                } else {
+                    Timeout::Body
+                });
                 self.deadline.close_within_grace(ctx.now);
                 self.borrow_buffers(ctx.buffers);
                 self.reject(RequestError::Timeout, ctx);
