@@ -111,6 +111,7 @@ fn bad_values_get_one_plain_line_and_exit_2() {
         (&["--cors-origin", "https://app.example/"], &[], "--cors-origin is not an origin"),
         (&["--bogus"], &[], "unexpected argument '--bogus'"),
         (&["--db-sync", "fast"], &[], "--db-sync must be normal or full"),
+        (&["--access-log-format", "apache"], &[], "--access-log-format must be text, combined or json"),
         (
             &[],
             &[("POLLSERVE_TRACE", "maybe")],
@@ -140,7 +141,7 @@ fn sizes_take_units_and_switches_take_the_usual_spellings() {
     for yes in ["1", "yes", "true"] {
         server = TestServer::start_with_env(&[("POLLSERVE_ACCESS_LOG", yes)], &["--threads", "1"]);
         assert_eq!(server.connect().request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
-        assert!(server.stdout_line().contains("GET / 200"), "POLLSERVE_ACCESS_LOG={yes} logs");
+        assert!(server.stdout_line().contains(r#""GET / HTTP/1.1" 200"#), "POLLSERVE_ACCESS_LOG={yes} logs");
     }
 }
 

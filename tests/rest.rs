@@ -225,11 +225,46 @@ fn access_log_writes_one_line_per_request() {
     assert_eq!(response.status, 200);
     let missing = client.request(&get("/missing"));
     assert_eq!(missing.status, 404);
+    // Time (RFC 3339), client, request line, status, body bytes, duration, request id, agent.
     let first = server.stdout_line();
-    assert!(first.starts_with("GET /hello/log?greeting=Hey 200 "), "{first}");
-    assert!(first.contains("B ") && first.contains("ms id=log-1"), "{first}");
+    let fields: Vec<&str> = first.splitn(3, ' ').collect();
+    assert!(humantime::parse_rfc3339(fields[0]).is_ok(), "{first}");
+    assert!(fields[1].starts_with("127.0.0.1:"), "{first}");
+    assert!(fields[2].starts_with(r#""GET /hello/log?greeting=Hey HTTP/1.1" 200 "#), "{first}");
+    assert!(first.contains("ms id=log-1 \"-\""), "{first}");
     let second = server.stdout_line();
-    assert!(second.starts_with("GET /missing 404 46B "), "{second}");
+    assert!(second.contains(r#""GET /missing HTTP/1.1" 404 46 "#), "{second}");
+}
+
+#[test]
+fn access_log_formats_combined_and_json() {
+    let head = b"HEAD /json HTTP/1.1\r\nHost: x\r\nUser-Agent: probe/1.0\r\nX-Request-Id: fmt-1\r\n\r\n";
+    let head_request = |server: &TestServer| {
+        let mut client = server.connect();
+        client.send(head);
+        client.read_response_with(true).status
+    };
+    let mut combined = TestServer::start(&["--access-log-format", "combined"]);
+    assert_eq!(head_request(&combined), 200);
+    let line = combined.stdout_line();
+    // host ident user [time] "request" status bytes (- for none: HEAD sends no body) referer agent
+    let (host, rest) = line.split_once(" - - [").unwrap();
+    assert_eq!(host, "127.0.0.1", "{line}");
+    assert!(rest.contains(r#" +0000] "HEAD /json HTTP/1.1" 200 - "-" "probe/1.0""#), "{line}");
+
+    let mut json = TestServer::start(&["--access-log-format", "json"]);
+    assert_eq!(head_request(&json), 200);
+    let line: serde_json::Value = serde_json::from_str(&json.stdout_line()).unwrap();
+    assert!(humantime::parse_rfc3339(line["time"].as_str().unwrap()).is_ok(), "{line}");
+    assert!(line["client"].as_str().unwrap().starts_with("127.0.0.1:"), "{line}");
+    assert_eq!((line["method"].as_str(), line["target"].as_str()), (Some("HEAD"), Some("/json")));
+    assert_eq!((line["version"].as_str(), line["status"].as_u64()), (Some("HTTP/1.1"), Some(200)));
+    assert_eq!(line["bytes"].as_u64(), Some(0), "HEAD sends no body");
+    assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(
+        (line["request_id"].as_str(), line["user_agent"].as_str()),
+        (Some("fmt-1"), Some("probe/1.0"))
+    );
 }
 
 #[test]

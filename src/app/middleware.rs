@@ -19,7 +19,6 @@ use super::request::Request;
 use super::response::{HeaderValue, HttpError, Response};
 use crate::http::request::Method;
 use crate::http::status::StatusCode;
-use crate::server::log;
 
 /// One hook pair in the chain.
 pub trait Middleware: Send + Sync + 'static {
@@ -55,8 +54,8 @@ pub struct Exchange {
     pub cors_origin: Option<HeaderValue>,
     /// When the handler started (set by [`Timing`]).
     pub handler_started: Option<Instant>,
-    /// Method and path for the access log (set by [`AccessLog`]).
-    pub log_request: Option<Box<str>>,
+    /// What the access log says of the request (set by [`AccessLog`](super::access_log::AccessLog)).
+    pub access: Option<Box<super::access_log::AccessRecord>>,
     /// Who is calling (set by the auth middleware for authenticated requests).
     pub principal: Option<Principal>,
     /// The id of the endpoint the request was routed to (`usize::MAX`: none), for metrics.
@@ -81,7 +80,7 @@ impl Exchange {
             request_id: None,
             cors_origin: None,
             handler_started: None,
-            log_request: None,
+            access: None,
             principal: None,
             route: usize::MAX,
         }
@@ -297,33 +296,6 @@ impl Middleware for Timing {
         if let Some(value) = HeaderValue::try_from_bytes(&buf[..len]) {
             response.headers.push(("Server-Timing", value));
         }
-    }
-}
-
-/// One line per request on standard output: method, path, status, body bytes, duration,
-/// request id. Lines are buffered per worker and written by a logger thread (`server::log`),
-/// so the loop never waits on the terminal.
-#[derive(Debug, Default)]
-pub struct AccessLog;
-
-impl Middleware for AccessLog {
-    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
-        exchange.log_request = Some(format!("{} {}", request.method_str(), request.target()).into());
-        None
-    }
-
-    fn after(&self, exchange: &Exchange, response: &mut Response) {
-        let request = exchange.log_request.as_deref().unwrap_or("-");
-        let id = exchange.request_id.as_ref().map(|id| String::from_utf8_lossy(id.as_bytes()).into_owned());
-        let micros = exchange.received.elapsed().as_micros();
-        log::access(format_args!(
-            "{request} {} {}B {}.{:03}ms id={}",
-            response.status.code(),
-            response.body.len(),
-            micros / 1000,
-            micros % 1000,
-            id.as_deref().unwrap_or("-"),
-        ));
     }
 }
 

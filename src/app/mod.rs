@@ -23,6 +23,7 @@
 //! - [`query`]: strict percent-decoding of paths and queries.
 //! - [`handlers`]: pollserve's own endpoints, defined with this same API.
 
+pub mod access_log;
 pub mod auth;
 pub mod blocking;
 pub mod defer;
@@ -39,6 +40,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use access_log::AccessLogFormat;
 pub use defer::{Completer, Deferred};
 pub use middleware::{Exchange, Middleware};
 pub use on_loop::{LoopService, LoopServices};
@@ -132,8 +134,8 @@ impl Context<'_> {
 pub struct AppOptions {
     /// Origins allowed by CORS (`*` for any); empty denies every cross-origin request.
     pub cors_origins: Vec<String>,
-    /// Log one line per request to standard output.
-    pub access_log: bool,
+    /// Log one line per request to standard output, in this format (none: no access log).
+    pub access_log: Option<AccessLogFormat>,
     /// Add a `Server-Timing` header with the handler's duration.
     pub server_timing: bool,
     /// This instance's name, the prefix of its request ids (empty: a random one).
@@ -199,8 +201,8 @@ impl App {
     /// access log when switched on).
     pub fn builtin(options: &AppOptions) -> App {
         let mut app = App::endpoints();
-        if options.access_log {
-            app = app.with(middleware::AccessLog);
+        if let Some(format) = options.access_log {
+            app = app.with(access_log::AccessLog::new(format));
         }
         app = app
             .get("/healthz", handlers::health::healthz)

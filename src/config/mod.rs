@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::app::AppOptions;
 use crate::app::handlers::api::ApiOptions;
+use crate::app::{AccessLogFormat, AppOptions};
 use crate::db::{DbLocation, Durability};
 use crate::server::conn::ConnConfig;
 
@@ -83,9 +83,14 @@ pub struct Args {
     #[arg(long, env = "POLLSERVE_MAX_HEADER_BYTES", default_value_t = ConnConfig::DEFAULT.max_head_bytes as u64,
           value_parser = values::head_size, allow_hyphen_values = true)]
     pub max_header_bytes: u64,
-    /// Log one line per request (method, path, status, bytes, duration, request id) to stdout.
+    /// Log one line per request to stdout: time, client, request line, status, bytes, duration,
+    /// request id, user agent.
     #[arg(long, env = "POLLSERVE_ACCESS_LOG", value_parser = values::boolish)]
     pub access_log: bool,
+    /// The access log's format: text, combined (Apache's Combined Log Format) or json (one
+    /// object per line). Implies --access-log.
+    #[arg(long, env = "POLLSERVE_ACCESS_LOG_FORMAT", value_parser = values::access_log_format)]
+    pub access_log_format: Option<AccessLogFormat>,
     /// Print each connection's raw request bytes, response heads and state changes to stderr.
     /// Credentials are masked: Authorization, Proxy-Authorization, Cookie and Set-Cookie values,
     /// and JSON "password" and "token" strings.
@@ -236,7 +241,11 @@ impl Args {
             },
             app: AppOptions {
                 cors_origins: self.cors_origins,
-                access_log: self.access_log,
+                access_log: match (self.access_log, self.access_log_format) {
+                    (_, Some(format)) => Some(format),
+                    (true, None) => Some(AccessLogFormat::default()),
+                    (false, None) => None,
+                },
                 server_timing: self.server_timing,
                 instance: self.instance,
                 ..AppOptions::default()

@@ -4,6 +4,7 @@
 
 use clap::CommandFactory;
 
+use crate::app::AccessLogFormat;
 use crate::db::Durability;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
@@ -91,6 +92,11 @@ pub fn boolish(value: &str) -> Result<bool, String> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err("must be 1, 0, true, false, yes or no".into()),
     }
+}
+
+/// An access-log format: `text`, `combined` or `json`.
+pub fn access_log_format(value: &str) -> Result<AccessLogFormat, String> {
+    AccessLogFormat::from_name(value.trim()).ok_or_else(|| "must be text, combined or json".into())
 }
 
 /// A CORS origin as browsers send it, `scheme://host[:port]` with no path, or `*`. Scheme and
