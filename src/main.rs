@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // pollserve's own records and an application's, through the `log` facade (RUST_LOG).
+    pollserve::server::log::init(config.conn.trace);
+    let summary = config.summary().to_string();
     // Each connection is a descriptor: allow as many as the hard limit permits.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
@@ -76,7 +79,9 @@ fn main() -> ExitCode {
     };
     let plural = if threads == 1 { "" } else { "s" };
     println!("pollserve listening on http://{addr} ({threads} thread{plural})");
+    log::info!("{summary}");
     let shutdown = running.shutdown_handle();
+    let drain = shutdown.clone();
     std::thread::spawn(move || {
         let mut received = signals.forever();
         if received.next().is_some() {
@@ -86,10 +91,7 @@ fn main() -> ExitCode {
             if grace.is_zero() {
                 shutdown.shutdown();
             } else {
-                eprintln!(
-                    "pollserve: shutting down: /readyz answers 503, serving {} s more",
-                    grace.as_secs()
-                );
+                log::info!("shutting down: /readyz answers 503, serving {} s more", grace.as_secs());
                 std::thread::spawn(move || {
                     std::thread::sleep(grace);
                     shutdown.shutdown();
@@ -102,6 +104,14 @@ fn main() -> ExitCode {
         }
     });
     let result = running.join();
+    if let Some((began, open)) = drain.began() {
+        let plural = if open == 1 { "" } else { "s" };
+        log::info!(
+            "stopped: {open} connection{plural} open at shutdown, drained in {} ms",
+            began.elapsed().as_millis()
+        );
+    }
+    pollserve::server::log::finish();
     if let Some(warning) = pollserve::server::log::take_dropped_warning() {
         eprintln!("{warning}");
     }

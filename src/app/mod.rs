@@ -449,13 +449,13 @@ impl App {
 /// One line on standard error for a 5xx: status, request id and cause. Nothing fails silently.
 fn log_server_error(exchange: &Exchange, response: &Response) {
     let id = exchange.request_id.as_ref().map_or(&b"-"[..], HeaderValue::as_bytes);
-    crate::server::log::error(format_args!(
-        "pollserve: {} {} (request {}): {}",
+    log::error!(
+        "{} {} (request {}): {}",
         response.status.code(),
         response.status.reason(),
         id.escape_ascii(),
         response.cause.as_deref().unwrap_or("the handler gave no cause"),
-    ));
+    );
 }
 
 /// Where routing led: a handler, or an answer the app gives itself.

@@ -15,6 +15,7 @@ use crate::app::{AccessLogFormat, AppOptions};
 use crate::db::{DbLocation, Durability};
 use crate::server::conn::ConnConfig;
 
+mod summary;
 pub mod values;
 
 /// Default listen address: loopback, port 8000, like the blog post's Python server.

@@ -1,13 +1,19 @@
-//! Output that must not block the loop: access-log lines (standard output) and `--trace` lines
+//! Output that must not block the loop: access-log lines (standard output) and log records
 //! (standard error).
 //!
-//! A worker appends lines to a buffer of its own thread; [`flush`] (called once per loop
-//! iteration, and when a buffer passes 16 KiB) hands the whole buffer to a logger thread (one per
-//! stream), which does the blocking writes. The hand-off channel is bounded: if the terminal
-//! cannot keep up, batches are dropped and counted rather than letting memory grow or the loop
-//! wait, and a warning on standard error says how many lines were lost.
+//! pollserve logs through the standard `log` facade, so an application's own lines and
+//! pollserve's go to the same logger. [`init`] installs this module's [`Logger`]: levels come
+//! from `RUST_LOG` as env_logger reads it (`info` when unset; `--trace` adds
+//! `pollserve::server::conn=trace`). An application that installs its own logger first gets
+//! pollserve's records instead.
+//!
+//! A thread appends lines to a buffer of its own; [`flush`] (called once per loop iteration, and
+//! when a buffer passes 16 KiB; at once on threads that run no loop) hands the whole buffer to a
+//! logger thread (one per stream), which does the blocking writes. The hand-off channel is
+//! bounded: if the terminal cannot keep up, batches are dropped and counted rather than letting
+//! memory grow or the loop wait, and a warning on standard error says how many lines were lost.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -36,30 +42,64 @@ struct Pending {
 
 thread_local! {
     static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
+    /// This thread runs an event loop, which flushes once per iteration.
+    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The calling thread runs an event loop and calls [`flush`] once per iteration; other threads'
+/// lines are handed off as they are written.
+pub fn on_loop() {
+    ON_LOOP.with(|on| on.set(true));
 }
 
 /// The logger thread for one stream. Each stream has its own, so a terminal or pipe that
 /// stops reading the access log does not also silence the warnings on standard error.
-fn sink(to_stdout: bool) -> &'static SyncSender<String> {
-    static STDOUT: OnceLock<SyncSender<String>> = OnceLock::new();
-    static STDERR: OnceLock<SyncSender<String>> = OnceLock::new();
+fn sink(to_stdout: bool) -> &'static SyncSender<Batch> {
+    static STDOUT: OnceLock<SyncSender<Batch>> = OnceLock::new();
+    static STDERR: OnceLock<SyncSender<Batch>> = OnceLock::new();
     let cell = if to_stdout { &STDOUT } else { &STDERR };
     cell.get_or_init(|| {
-        let (sender, receiver) = sync_channel::<String>(QUEUE_BATCHES);
+        let (sender, receiver) = sync_channel::<Batch>(QUEUE_BATCHES);
         let name = if to_stdout { "pollserve-stdout" } else { "pollserve-stderr" };
         // If the thread cannot start, the receiver is dropped and every batch counts as dropped.
         let _ = std::thread::Builder::new().name(name.into()).spawn(move || {
             for batch in receiver {
-                // Nothing useful can be done if the terminal itself fails.
-                let _ = if to_stdout {
-                    std::io::stdout().lock().write_all(batch.as_bytes())
-                } else {
-                    std::io::stderr().lock().write_all(batch.as_bytes())
-                };
+                match batch {
+                    // Nothing useful can be done if the terminal itself fails.
+                    Batch::Lines(lines) if to_stdout => {
+                        let _ = std::io::stdout().lock().write_all(lines.as_bytes());
+                    }
+                    Batch::Lines(lines) => {
+                        let _ = std::io::stderr().lock().write_all(lines.as_bytes());
+                    }
+                    Batch::Written(done) => {
+                        let _ = done.send(());
+                    }
+                }
             }
         });
         sender
     })
+}
+
+/// What a logger thread is handed.
+enum Batch {
+    /// Lines to write.
+    Lines(String),
+    /// Say when everything before this is written.
+    Written(SyncSender<()>),
+}
+
+/// Hands off this thread's lines and waits (up to a second) until both logger threads wrote
+/// everything queued so far: for the last lines before the process exits.
+pub fn finish() {
+    flush();
+    let (done, written) = sync_channel(2);
+    for to_stdout in [true, false] {
+        if sink(to_stdout).try_send(Batch::Written(done.clone())).is_ok() {
+            let _ = written.recv_timeout(std::time::Duration::from_secs(1));
+        }
+    }
 }
 
 fn append(to_stdout: bool, line: fmt::Arguments<'_>) {
@@ -70,7 +110,7 @@ fn append(to_stdout: bool, line: fmt::Arguments<'_>) {
         buffer.push('\n');
         buffer.len() >= FLUSH_AT
     });
-    if full {
+    if full || !ON_LOOP.with(Cell::get) {
         flush();
     }
 }
@@ -80,14 +120,43 @@ pub fn access(line: fmt::Arguments<'_>) {
     append(true, line);
 }
 
-/// Queues one trace line (standard error).
-pub fn trace(line: fmt::Arguments<'_>) {
-    append(false, line);
+/// The `log` facade's records, filtered as `RUST_LOG` says and written off the loop.
+pub struct Logger {
+    filter: env_filter::Filter,
 }
 
-/// Queues one error line (standard error): a 5xx and its cause, dropped log lines.
-pub fn error(line: fmt::Arguments<'_>) {
-    append(false, line);
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.filter.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.filter.matches(record) {
+            let time = humantime::format_rfc3339_millis(SystemTime::now());
+            append(
+                false,
+                format_args!("{time} {:<5} {}: {}", record.level(), record.target(), record.args()),
+            );
+        }
+    }
+
+    fn flush(&self) {
+        flush();
+    }
+}
+
+/// Installs the [`Logger`] behind the `log` facade, unless a logger is installed already (an
+/// application's own: pollserve's records go to it). `trace`: `--trace`'s connection tracing.
+pub fn init(trace: bool) {
+    let mut spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    if trace {
+        spec.push_str(",pollserve::server::conn=trace");
+    }
+    let filter = env_filter::Builder::new().parse(&spec).build();
+    let level = filter.filter();
+    if log::set_boxed_logger(Box::new(Logger { filter })).is_ok() {
+        log::set_max_level(level);
+    }
 }
 
 /// Hands this thread's buffered lines to the logger threads. Cheap when there are none. A
@@ -102,8 +171,9 @@ pub fn flush() {
         if batch.is_empty() {
             continue;
         }
-        if let Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) =
-            sink(to_stdout).try_send(batch)
+        if let Err(
+            TrySendError::Full(Batch::Lines(batch)) | TrySendError::Disconnected(Batch::Lines(batch)),
+        ) = sink(to_stdout).try_send(Batch::Lines(batch))
         {
             DROPPED.fetch_add(batch.matches('\n').count() as u64, Ordering::Relaxed);
             dropped = true;
@@ -121,8 +191,9 @@ fn warn_dropped() {
     if LAST_WARNING.swap(now, Ordering::Relaxed) == now {
         return;
     }
+    // Straight to the stream, not through the facade: the filter must not hide it.
     if let Some(warning) = take_dropped_warning() {
-        error(format_args!("{warning}"));
+        append(false, format_args!("{warning}"));
     }
 }
 

@@ -117,7 +117,7 @@ impl Server {
                 .spawn(|| worker.run())?;
             threads.push(thread);
         }
-        let handle = ShutdownHandle { shared, wakers: Arc::new(wakers) };
+        let handle = ShutdownHandle { shared, wakers: Arc::new(wakers), began: Arc::default() };
         Ok(Running { local_addr: self.local_addr, handle, threads })
     }
 }
@@ -159,16 +159,24 @@ impl Running {
 pub struct ShutdownHandle {
     shared: Arc<Shared>,
     wakers: Arc<Vec<Arc<Waker>>>,
+    /// When the drain began, and how many connections were open then.
+    began: Arc<std::sync::OnceLock<(std::time::Instant, usize)>>,
 }
 
 impl ShutdownHandle {
     /// Begins the shutdown (idempotent).
     pub fn shutdown(&self) {
+        let _ = self.began.set((std::time::Instant::now(), self.shared.open_connections()));
         self.shared.begin_shutdown();
         for waker in self.wakers.iter() {
             // A failed wake means the worker's poll is gone, i.e. the worker already ended.
             let _ = waker.wake();
         }
+    }
+
+    /// When the shutdown began and how many connections were open then (none before it).
+    pub fn began(&self) -> Option<(std::time::Instant, usize)> {
+        self.began.get().copied()
     }
 }
 

@@ -65,6 +65,11 @@ impl Shared {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
+    /// Connections open now, across workers.
+    pub fn open_connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Relaxed)
     }
@@ -175,6 +180,7 @@ impl Worker {
 
     /// Runs the loop until shutdown has drained every connection (or the drain time ran out).
     pub fn run(mut self) -> io::Result<()> {
+        log::on_loop();
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut drain_deadline: Option<Instant> = None;
         // Started here, on the loop's own thread: they may keep thread-local state.

@@ -48,6 +48,16 @@ impl TestServer {
         Self::spawn_with(&[], env, args, false)
     }
 
+    /// Like [`TestServer::start_with_env`], with standard error captured.
+    pub fn start_with_env_capturing_stderr(env: &[(&str, &str)], args: &[&str]) -> TestServer {
+        Self::spawn_with(&[], env, args, true)
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().ok().and_then(|status| status.code())
+    }
+
     fn spawn(args: &[&str], capture_stderr: bool) -> TestServer {
         Self::spawn_with(&[], &[], args, capture_stderr)
     }
@@ -70,7 +80,10 @@ impl TestServer {
         };
         // An OS-assigned port unless the test names an address (to restart on the same one).
         let addr: &[&str] = if args.contains(&"--addr") { &[] } else { &["--addr", "127.0.0.1:0"] };
+        // Warnings and errors only, whatever the developer's RUST_LOG: tests read standard error
+        // line by line (a test's own `env` may ask for more).
         let mut child = command
+            .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .args(addr)
             .args(&db)

@@ -286,7 +286,7 @@ impl Client {
                 self.settings.changes.missed();
             }
             if link.outage_logged {
-                crate::server::log::error(format_args!("pollserve: reconnected to PostgreSQL"));
+                log::info!("reconnected to PostgreSQL");
             }
             link.state = State::Ready;
             link.failures = 0;
@@ -394,11 +394,11 @@ impl Client {
         link.failures = link.failures.saturating_add(1);
         link.state = State::Waiting(now + backoff);
         if was_ready || !link.outage_logged {
-            crate::server::log::error(format_args!(
-                "pollserve: {cause}; {} queries answered 503; reconnecting in {} ms",
+            log::warn!(
+                "{cause}; {} queries answered 503; reconnecting in {} ms",
                 abandoned.len(),
                 backoff.as_millis()
-            ));
+            );
             link.outage_logged = true;
         }
         for tag in abandoned {

@@ -120,7 +120,7 @@ impl PgStore {
                 settings.schema_ready.store(true, Ordering::Release);
             }
             Err(SetupError::Unreachable(cause)) => {
-                eprintln!("pollserve: {cause}; retrying in the background, /api answers 503 meanwhile");
+                log::warn!("{cause}; retrying in the background, /api answers 503 meanwhile");
                 let url = url.clone();
                 std::thread::Builder::new()
                     .name("pollserve-pg-setup".to_owned())
@@ -190,13 +190,13 @@ fn retry_setup(settings: &Settings, url: &PgUrl, tokens: Box<dyn FnOnce(Vec<Toke
             Ok(rows) => {
                 tokens(rows);
                 settings.schema_ready.store(true, Ordering::Release);
-                eprintln!("pollserve: connected to PostgreSQL at {url}; /api is available");
+                log::info!("connected to PostgreSQL at {url}; /api is available");
                 return;
             }
             Err(e) => {
                 let cause = e.to_string();
                 if cause != last {
-                    eprintln!("pollserve: {cause}; still retrying");
+                    log::warn!("{cause}; still retrying");
                     last = cause;
                 }
             }

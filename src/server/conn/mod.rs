@@ -40,7 +40,6 @@ pub use read_buf::INITIAL_READ_BUFFER;
 pub use state::{Gone, State};
 
 use super::buffers::BufferPool;
-use super::log;
 use super::redact;
 use crate::app::defer::DeferTarget;
 use crate::app::{App, Response};
@@ -145,7 +144,7 @@ impl<S: Stream> Conn<S> {
     /// A new connection in [`State::ReadingHead`], with its idle deadline starting at `now`.
     pub fn new(stream: S, identity: Identity, config: &ConnConfig, now: Instant) -> Self {
         if config.trace {
-            log::trace(format_args!("conn#{} open from {:?}", identity.id, identity.peer));
+            log::trace!("conn#{} open from {:?}", identity.id, identity.peer);
         }
         Conn {
             stream,
@@ -333,7 +332,7 @@ impl<S: Stream> Conn<S> {
         self.state = state.next(event);
         let to = self.state.to_string();
         if from != to {
-            log::trace(format_args!("conn#{} {from} -> {to}", self.identity.id));
+            log::trace!("conn#{} {from} -> {to}", self.identity.id);
         }
     }
 
@@ -349,7 +348,7 @@ impl<S: Stream> Conn<S> {
         let mut window = self.input.unconsumed().to_vec();
         redact::mask(&mut window);
         let read = &window[window.len().saturating_sub(n)..];
-        log::trace(format_args!("conn#{} read {n} bytes: {}", self.identity.id, read.escape_ascii()));
+        log::trace!("conn#{} read {n} bytes: {}", self.identity.id, read.escape_ascii());
     }
 
     fn trace_response(&self, start: usize) {
@@ -364,7 +363,7 @@ fn trace_head(id: u64, bytes: &[u8]) {
     let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or(bytes.len(), |i| i + 4);
     let mut head = bytes[..end].to_vec();
     redact::mask(&mut head);
-    log::trace(format_args!("conn#{id} response head: {}", head.escape_ascii()));
+    log::trace!("conn#{id} response head: {}", head.escape_ascii());
 }
 
 #[cfg(test)]
