@@ -7,6 +7,8 @@ mod support;
 #[allow(dead_code)]
 #[path = "../examples/custom_api.rs"]
 mod custom_api;
+#[path = "../examples/hello_library.rs"]
+mod hello_library;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -464,4 +466,16 @@ fn conflicting_routes_are_reported_when_the_server_is_built() {
         Err(other) => panic!("expected a route conflict, got {other}"),
         Ok(_) => panic!("expected a route conflict"),
     }
+}
+
+// --- the README's library example --------------------------------------------------------------
+
+#[test]
+fn the_library_example_serves_its_route() {
+    let server = InProcess::start(hello_library::app());
+    let response = server.connect().request(b"GET /hello/Ann?greeting=Hi HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((response.status, response.text()), (200, r#"{"message":"Hi, Ann"}"#.to_owned()));
+    assert!(response.header("X-Request-Id").is_some());
+    let bad = server.connect().request(b"GET /hello/Ann?greeting=%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(bad.status, 400);
 }

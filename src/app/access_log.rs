@@ -31,6 +31,15 @@ pub enum AccessLogFormat {
 }
 
 impl AccessLogFormat {
+    /// The format's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessLogFormat::Text => "text",
+            AccessLogFormat::Combined => "combined",
+            AccessLogFormat::Json => "json",
+        }
+    }
+
     /// The format named `name` (`text`, `combined` or `json`).
     pub fn from_name(name: &str) -> Option<AccessLogFormat> {
         match name {

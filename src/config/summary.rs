@@ -62,7 +62,7 @@ impl fmt::Display for Summary<'_> {
             origins => write!(f, "; CORS origins: {}", origins.join(" "))?,
         }
         match c.app.access_log {
-            Some(format) => write!(f, "; access log: {format:?}").map(|()| ())?,
+            Some(format) => write!(f, "; access log: {}", format.name())?,
             None => f.write_str("; access log: off")?,
         }
         Ok(())
