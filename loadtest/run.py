@@ -168,19 +168,27 @@ def prepare_rust_peer(crate, binary, build):
     return path, ""
 
 
-# Pinned, so results can be rerun with the same peers (their own dependencies float).
-PEER_PACKAGES = ["fastapi==0.165.0", "uvicorn[standard]==0.54.0", "argon2-cffi==25.1.0"]
+# Pinned, dependencies included, so results can be rerun with the same peers.
+PEER_PACKAGES = ["fastapi==0.165.0", "uvicorn[standard]==0.54.0", "argon2-cffi==25.1.0",
+                 "starlette==1.10.0", "pydantic==2.14.4", "pydantic_core==2.50.5", "anyio==4.16.0",
+                 "h11==0.16.0", "httptools==0.9.0", "uvloop==0.23.0", "argon2-cffi-bindings==26.2.0",
+                 "cffi==2.1.1", "typing_extensions==4.16.0"]
 
 
 def venv_complete():
     python = VENV / "bin" / "python"
-    return python.exists() and run([str(python), "-c", "import fastapi, uvicorn, argon2"]).returncode == 0
+    if not python.exists() or run([str(python), "-c", "import fastapi, uvicorn, argon2"]).returncode != 0:
+        return False
+    # A venv made before a pin changed is made again.
+    frozen = run([str(VENV / "bin" / "pip"), "freeze"]).stdout.lower().replace("_", "-").splitlines()
+    return all(re.sub(r"\[.*\]", "", pin).lower().replace("_", "-") in frozen for pin in PEER_PACKAGES)
 
 
 def prepare_fastapi(build):
     uvicorn = VENV / "bin" / "uvicorn"
     if build and not venv_complete():
         say(f"creating loadtest/.venv with {', '.join(PEER_PACKAGES)}")
+        shutil.rmtree(VENV, ignore_errors=True)
         made = run([sys.executable, "-m", "venv", str(VENV)])
         if made.returncode != 0:
             return None, f"python venv failed: {made.stderr.strip()[-200:]}"
@@ -190,6 +198,31 @@ def prepare_fastapi(build):
     if not uvicorn.exists() or not venv_complete():
         return None, "no complete loadtest/.venv (run without --quick once to create it)"
     return uvicorn, ""
+
+
+def crate_versions(crate):
+    """The versions of a Rust peer's direct dependencies, from its Cargo.lock: what it ran."""
+    manifest, lock = PEERS / crate / "Cargo.toml", PEERS / crate / "Cargo.lock"
+    if not lock.exists():
+        lock = PEER_TARGET.parent / "Cargo.lock"  # a workspace's shared lock file
+    try:
+        deps = re.findall(r"^([A-Za-z0-9_-]+)\s*=", manifest.read_text().split("[dependencies]", 1)[1].split("\n[", 1)[0],
+                          re.M)
+        locked = dict(re.findall(r'name = "([^"]+)"\nversion = "([^"]+)"', lock.read_text()))
+    except (OSError, IndexError):
+        return ""
+    return ", ".join(f"{d} {locked[d]}" for d in deps if d in locked)
+
+
+def python_versions():
+    """The FastAPI peers' packages as installed in loadtest/.venv."""
+    pip = VENV / "bin" / "pip"
+    if not pip.exists():
+        return ""
+    wanted = {"fastapi", "uvicorn", "starlette", "pydantic", "uvloop", "httptools", "argon2-cffi"}
+    frozen = [line for line in run([str(pip), "freeze"]).stdout.splitlines()
+              if line.split("==")[0].lower() in wanted]
+    return ", ".join(line.replace("==", " ") for line in frozen)
 
 
 def servers(args):
@@ -247,6 +280,13 @@ def servers(args):
                "single-threaded)", lambda port, threads, db: [python, "blog_server.py", str(port)],
                python is not None, "python3 not found"),
     ]
+    versions = {"actix-web": crate_versions("actix-peer"), "may-minihttp": crate_versions("may-minihttp-peer"),
+                "axum": crate_versions("axum-peer"), "axum-sqlite": crate_versions("axum-sqlite-peer"),
+                "axum-postgres": crate_versions("axum-postgres-peer"), "fastapi": python_versions(),
+                "fastapi-sqlite": python_versions(), "python-http.server": f"Python {platform.python_version()}"}
+    for server in result:
+        if versions.get(server.name):
+            server.note += f" (versions: {versions[server.name]})"
     return [s for s in result if wanted is None or s.name in wanted]
 
 
@@ -522,6 +562,18 @@ def fmt(value, digits=1):
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def ratio_text(cell, base, attr):
+    """`ratio` with the rounds' range: `1.10× [0.97–1.21]`; the range only with paired rounds."""
+    value = ratio(cell, base, attr)
+    if value is None:
+        return "–"
+    pairs = [(getattr(a, attr), getattr(b, attr)) for a, b in zip(cell.runs, base.runs)]
+    ratios = [x / y for x, y in pairs if x and y]
+    if cell is base or len(cell.runs) != len(base.runs) or len(ratios) < 2:
+        return f"{value:.2f}×"
+    return f"{value:.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
+
+
 def ratio(cell, base, attr):
     """cell's `attr` relative to base's. Runs are taken round-robin, so run i of every server falls
     in the same stretch of time: the median of the per-round ratios cancels the machine's slow and
@@ -553,14 +605,14 @@ def table_rows(cells, scenarios, server_names):
                 fmt(cell.median("p50_ms"), 3),
                 fmt(cell.median("p99_ms"), 3), f"{max(r.peak_rss_kib for r in cell.runs) / 1024:.1f}",
                 str(sum(r.errors for r in cell.runs)),
-                fmt(ratio(cell, base, "rps"), 2) + "×",
-                fmt(ratio(cell, base, "cpu_us_per_request"), 2) + "×",
+                ratio_text(cell, base, "rps"),
+                ratio_text(cell, base, "cpu_us_per_request"),
             ])
     return rows
 
 
 HEADER = ["scenario", "server", "req/s", "CPU µs/req", "of which user", "p50 ms", "p99 ms", "peak RSS MiB", "errors",
-          "req/s vs pollserve", "CPU/req vs pollserve"]
+          "req/s ÷ pollserve's", "CPU/req ÷ pollserve's"]
 
 
 def markdown(rows, info, scenarios, servers_, args, commands):
@@ -570,9 +622,12 @@ def markdown(rows, info, scenarios, servers_, args, commands):
     lines += [f"Each cell: median of {args.runs} run(s) of {args.duration} s after a 1 s warm-up, the runs taken "
               "round-robin over the servers. Servers pinned "
               f"to core {SERVER_CORE} with one worker, {GENERATOR.name} (1 thread) pinned to core {CLIENT_CORE}, except "
-              "`keepalive_all_cores` (2 workers, nothing pinned). The ratios to pollserve are medians of the "
-              "per-round ratios (run i of each server against run i of pollserve), which cancels the machine's "
-              "slow and fast phases. CPU µs/req = the server's utime+stime "
+              "`keepalive_all_cores` (2 workers, nothing pinned). Columns: req/s, CPU µs/req, of which user, "
+              "p50 and p99 are medians over the runs; peak RSS is the largest over the runs; errors their sum. "
+              "The last two columns are this server's figure divided by pollserve's, round by round (run i "
+              "of each server against run i of pollserve, which cancels the machine's slow and fast "
+              "phases): the median of those per-round ratios, and in brackets the smallest and largest. "
+              "So a ratio need not equal the quotient of the two medians beside it. CPU µs/req = the server's utime+stime "
               "over the run ÷ requests completed: lower is better, and it ranks servers even when the load "
               "generator, not the server, is the bottleneck. \"of which user\" is the utime part: the server's own "
               "code; the rest is kernel time (system calls, TCP on loopback, epoll, wake-ups).", ""]
@@ -632,47 +687,76 @@ def pg_summary(cells, scenarios, server_names):
     return "\n".join(lines) + "\n"
 
 
+# Scenarios whose bars share one scale in the chart: the drop between them is the point.
+SHARED_SCALES = [("hot_alone", "hot_with_slow_queries"), ("db_write", "db_write_full")]
+
+
 def svg_chart(cells, scenarios, server_names):
-    """Two grouped bar charts: requests/s and CPU µs per request, per scenario and server."""
-    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096", "#d53f8c", "#b7791f"]
+    """Two grouped bar charts: requests/s and CPU µs per request, per scenario and server. Each
+    scenario is scaled to its own largest bar (servers are ranked within a scenario; the labels
+    carry the values), except scenarios in `SHARED_SCALES`, which share one. Sized so that no
+    title, legend or label is cut off or lies on a bar (checked rendered to PNG)."""
+    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096", "#d53f8c", "#b7791f", "#319795"]
     names = [n for n in server_names if any((n, s.name) in cells and cells[(n, s.name)].runs for s in scenarios)]
-    panel_w, bar_w, gap = 150, 22, 40
-    width = 80 + len(scenarios) * panel_w
-    height = 620
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    bar_w = 24
+    panel_w = max(120, len(names) * bar_w + 36)
+    width = max(70 + len(scenarios) * panel_w + 20, 720)
+    plot_h, head = 190, 64  # bar area; room above it for the tallest bar's rotated label
+    legend_rows, x, rows = [], 20, 1
+    for name in names:
+        item = 22 + 7 * len(name) + 18
+        if x + item > width - 10:
+            x, rows = 20, rows + 1
+        legend_rows.append((x, rows))
+        x += item
+    panel_h = head + plot_h + 40
+    height = 30 + 2 * panel_h + rows * 20 + 20
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
            'font-family="sans-serif" font-size="11">', f'<rect width="{width}" height="{height}" fill="white"/>']
 
+    def scale_of(scenario, metric):
+        group = next((g for g in SHARED_SCALES if scenario.name in g), (scenario.name,))
+        values = [cells[(n, s)].median(metric) for n in names for s in group
+                  if (n, s) in cells and cells[(n, s)].runs and cells[(n, s)].median(metric)]
+        return max(values) if values else 1
+
     def panel(top, metric, title, fmt_value):
-        h = 200
-        out.append(f'<text x="10" y="{top - 12}" font-size="14" font-weight="bold">{title}</text>')
-        out.append(f'<line x1="60" y1="{top + h}" x2="{width - 10}" y2="{top + h}" stroke="#333"/>')
+        out.append(f'<text x="10" y="{top}" font-size="14" font-weight="bold">{title}</text>')
+        present = {s.name for s in scenarios}
+        shared = [g for g in SHARED_SCALES if present.issuperset(g)]
+        note = f', except {" and ".join(" / ".join(g) for g in shared)}, which share one' if shared else ""
+        out.append(f'<text x="10" y="{top + 16}" fill="#555">each scenario on its own scale{note}; '
+                   'labels carry the values</text>')
+        base = top + head + plot_h
+        out.append(f'<line x1="60" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#333"/>')
         for i, scenario in enumerate(scenarios):
             x0 = 70 + i * panel_w
-            # Each scenario has its own scale (its largest bar is full height): the chart ranks
-            # servers within a scenario; the labels carry the absolute values.
-            values = [cells[(n, scenario.name)].median(metric) for n in names
-                      if (n, scenario.name) in cells and cells[(n, scenario.name)].runs]
-            top_value = max(values) if values else 1
-            out.append(f'<text x="{x0 + 55}" y="{top + h + 16}" text-anchor="middle">{scenario.name}</text>')
+            top_value = scale_of(scenario, metric)
+            label = scenario.name if len(scenario.name) * 6.5 < panel_w else scenario.name.replace("_", " ", 1)
+            for k, part in enumerate(label.split(" ") if " " in label else [label]):
+                out.append(f'<text x="{x0 + len(names) * bar_w / 2:.0f}" y="{base + 15 + 12 * k}" '
+                           f'text-anchor="middle">{part}</text>')
             for j, name in enumerate(names):
                 cell = cells.get((name, scenario.name))
-                if not cell or not cell.runs:
+                if not cell or not cell.runs or cell.median(metric) is None:
                     continue
                 v = cell.median(metric)
-                bh = max(1.0, h * v / top_value)
+                bh = max(1.0, plot_h * v / top_value)
                 x = x0 + j * bar_w
-                out.append(f'<rect x="{x}" y="{top + h - bh:.1f}" width="{bar_w - 3}" height="{bh:.1f}" '
+                out.append(f'<rect x="{x}" y="{base - bh:.1f}" width="{bar_w - 4}" height="{bh:.1f}" '
                            f'fill="{colors[j % len(colors)]}"><title>{name}: {fmt_value(v)}</title></rect>')
-                out.append(f'<text x="{x + 9}" y="{top + h - bh - 3:.1f}" font-size="8" text-anchor="middle" '
-                           f'transform="rotate(-60 {x + 9} {top + h - bh - 3:.1f})">{fmt_value(v)}</text>')
+                lx, ly = x + (bar_w - 4) / 2 + 3, base - bh - 4
+                out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="9" '
+                           f'transform="rotate(-70 {lx:.1f} {ly:.1f})">{fmt_value(v)}</text>')
 
-    panel(60, "rps", "Requests per second (higher is better; each scenario scaled to its best)",
-          lambda v: f"{v / 1000:.0f}k" if v >= 10_000 else f"{v / 1000:.1f}k")
-    panel(360, "cpu_us_per_request", "Server CPU µs per request (lower is better; each scenario scaled to its largest)",
-          lambda v: f"{v:.1f}")
-    for j, name in enumerate(names):
-        out.append(f'<rect x="{80 + j * 150}" y="{height - 30}" width="12" height="12" fill="{colors[j % len(colors)]}"/>')
-        out.append(f'<text x="{96 + j * 150}" y="{height - 20}">{name}</text>')
+    panel(30, "rps", "Requests per second (higher is better)",
+          lambda v: f"{v / 1000:,.0f}k" if v >= 10_000 else f"{v / 1000:.1f}k")
+    panel(30 + panel_h, "cpu_us_per_request", "Server CPU µs per request (lower is better)", lambda v: f"{v:.2f}")
+    legend_top = 30 + 2 * panel_h
+    for j, (name, (lx, row)) in enumerate(zip(names, legend_rows)):
+        y = legend_top + (row - 1) * 20
+        out.append(f'<rect x="{lx}" y="{y}" width="12" height="12" fill="{colors[j % len(colors)]}"/>')
+        out.append(f'<text x="{lx + 18}" y="{y + 10}">{name}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -704,6 +788,12 @@ def main():
         return cpu_profile.main(args)
     if args.quick:
         args.duration, args.runs = 2, 1
+    partial = bool(args.servers or args.scenarios)
+    if partial and not args.quick and Path(args.out).resolve() == RESULTS.resolve():
+        # The committed full results stay what they are: a subset gets a directory of its own.
+        name = "-".join(filter(None, [args.scenarios, args.servers])).replace(",", "+")
+        args.out = str(RESULTS / "partial" / name)
+        say(f"a partial run: results go to {args.out}")
     if (os.cpu_count() or 1) < 2:
         sys.exit("the load test pins server and load generator to different cores: it needs 2 cores")
     global GENERATOR
