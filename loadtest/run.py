@@ -696,11 +696,19 @@ def svg_chart(cells, scenarios, server_names):
     scenario is scaled to its own largest bar (servers are ranked within a scenario; the labels
     carry the values), except scenarios in `SHARED_SCALES`, which share one. Sized so that no
     title, legend or label is cut off or lies on a bar (checked rendered to PNG)."""
-    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096", "#d53f8c", "#b7791f", "#319795"]
+    # One color per server, none repeated (twelve, more than the servers there are).
+    colors = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#718096", "#d53f8c", "#b7791f", "#319795",
+              "#e53e3e", "#1a202c", "#9ae6b4", "#90cdf4"]
     names = [n for n in server_names if any((n, s.name) in cells and cells[(n, s.name)].runs for s in scenarios)]
     bar_w = 24
-    panel_w = max(120, len(names) * bar_w + 36)
-    width = max(70 + len(scenarios) * panel_w + 20, 720)
+
+    def present(scenario):
+        return [n for n in names if (n, scenario.name) in cells and cells[(n, scenario.name)].runs]
+
+    # A scenario's group is as wide as the servers it ran: no gaps for servers that did not.
+    panel_ws = [max(110, len(present(s)) * bar_w + 36) for s in scenarios]
+    lefts = [70 + sum(panel_ws[:i]) for i in range(len(scenarios))]
+    width = max(70 + sum(panel_ws) + 20, 720)
     plot_h, head = 190, 64  # bar area; room above it for the tallest bar's rotated label
     legend_rows, x, rows = [], 20, 1
     for name in names:
@@ -722,27 +730,27 @@ def svg_chart(cells, scenarios, server_names):
 
     def panel(top, metric, title, fmt_value):
         out.append(f'<text x="10" y="{top}" font-size="14" font-weight="bold">{title}</text>')
-        present = {s.name for s in scenarios}
-        shared = [g for g in SHARED_SCALES if present.issuperset(g)]
+        shown = {s.name for s in scenarios}
+        shared = [g for g in SHARED_SCALES if shown.issuperset(g)]
         note = f', except {" and ".join(" / ".join(g) for g in shared)}, which share one' if shared else ""
         out.append(f'<text x="10" y="{top + 16}" fill="#555">each scenario on its own scale{note}; '
                    'labels carry the values</text>')
         base = top + head + plot_h
         out.append(f'<line x1="60" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#333"/>')
         for i, scenario in enumerate(scenarios):
-            x0 = 70 + i * panel_w
+            x0, here = lefts[i], present(scenario)
             top_value = scale_of(scenario, metric)
-            label = scenario.name if len(scenario.name) * 6.5 < panel_w else scenario.name.replace("_", " ", 1)
+            label = scenario.name if len(scenario.name) * 6.5 < panel_ws[i] else scenario.name.replace("_", " ", 1)
             for k, part in enumerate(label.split(" ") if " " in label else [label]):
-                out.append(f'<text x="{x0 + len(names) * bar_w / 2:.0f}" y="{base + 15 + 12 * k}" '
+                out.append(f'<text x="{x0 + len(here) * bar_w / 2:.0f}" y="{base + 15 + 12 * k}" '
                            f'text-anchor="middle">{part}</text>')
-            for j, name in enumerate(names):
-                cell = cells.get((name, scenario.name))
-                if not cell or not cell.runs or cell.median(metric) is None:
+            for slot, name in enumerate(here):
+                j = names.index(name)
+                v = cells[(name, scenario.name)].median(metric)
+                if v is None:
                     continue
-                v = cell.median(metric)
                 bh = max(1.0, plot_h * v / top_value)
-                x = x0 + j * bar_w
+                x = x0 + slot * bar_w
                 out.append(f'<rect x="{x}" y="{base - bh:.1f}" width="{bar_w - 4}" height="{bh:.1f}" '
                            f'fill="{colors[j % len(colors)]}"><title>{name}: {fmt_value(v)}</title></rect>')
                 lx, ly = x + (bar_w - 4) / 2 + 3, base - bh - 4
