@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     };
     // pollserve's own records and an application's, through the `log` facade (RUST_LOG).
     pollserve::server::log::init(config.conn.trace);
-    let summary = config.summary().to_string();
+    let mut shown = config.clone(); // summarised once the address is bound (port 0 → the real one)
     // Each connection is a descriptor: allow as many as the hard limit permits.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("pollserve: cannot raise the open-file limit: {e}");
@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         }
     };
     let addr = server.local_addr();
+    shown.addr = addr;
     let running = match server.start() {
         Ok(running) => running,
         Err(e) => {
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
     };
     let plural = if threads == 1 { "" } else { "s" };
     println!("pollserve listening on http://{addr} ({threads} thread{plural})");
-    log::info!("{summary}");
+    log::info!("{}", shown.summary());
     let shutdown = running.shutdown_handle();
     let drain = shutdown.clone();
     std::thread::spawn(move || {

@@ -22,6 +22,7 @@ fn start_up_summary_and_shutdown_line_at_info() {
         assert!(summary.contains(part), "{part:?} in {summary}");
     }
     assert!(summary.contains("CORS origins: https://app.example"), "{summary}");
+    assert!(summary.contains(&format!("serving {} with", server.addr)), "the bound address: {summary}");
     let time = summary.split(' ').next().unwrap();
     assert!(humantime::parse_rfc3339(time).is_ok(), "an RFC 3339 time first: {summary}");
     // One connection open (and known to the server: it answered on it) when the drain begins.

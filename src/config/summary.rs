@@ -20,7 +20,8 @@ impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = self.0;
         let plural = |n: usize| if n == 1 { "" } else { "s" };
-        write!(f, "serving http://{} with {} thread{}; ", c.addr, c.threads, plural(c.threads))?;
+        // The address without a scheme: the start-up line on stdout is the one to parse for a URL.
+        write!(f, "serving {} with {} thread{}; ", c.addr, c.threads, plural(c.threads))?;
         let sync = match c.api.db_sync {
             Durability::Normal => "normal",
             Durability::Full => "full",
@@ -79,7 +80,7 @@ mod tests {
         config.app.cors_origins = vec!["https://app.example".into()];
         let text = config.summary().to_string();
         for part in [
-            "serving http://127.0.0.1:8000 with 2 threads",
+            "serving 127.0.0.1:8000 with 2 threads",
             "database: SQLite in memory",
             "limits: 10000 connections, head 16384 B, body 1048576 B",
             "timeouts: header 10 s",
