@@ -1,4 +1,4 @@
-//! Request heads: the request line ([`request_line`](super::request_line)), the header block
+//! Request heads: the request line ([`super::request_line`]), the header block
 //! (httparse), the framing facts ([`framing`](super::framing)), and the borrowed [`Request`]
 //! view handlers see.
 //!

@@ -1,6 +1,6 @@
 //! One client connection: the state machine that turns received bytes into responses.
 //!
-//! A [`Conn`] owns its stream, a read buffer reused across requests ([`ReadBuf`]) and an output
+//! A [`Conn`] owns its stream, a read buffer reused across requests (`ReadBuf`) and an output
 //! buffer that collects every response of a batch so they go out in one `write`. The worker
 //! calls [`Conn::on_ready`] whenever the socket may be readable or writable, and
 //! [`Conn::on_timeout`] when its deadline passes; everything else happens in here.
@@ -9,12 +9,12 @@
 //! in-memory bytes ([`MemoryStream`](super::memory::MemoryStream)) and no socket.
 //!
 //! # Layout
-//! - [`state`]: the states, the events and the one transition table;
-//! - [`read_buf`]: received bytes and the cursors over them;
-//! - [`deadline`]: which deadline applies, and what restarts it;
+//! - `state`: the states, the events and the one transition table;
+//! - `read_buf`: received bytes and the cursors over them;
+//! - `deadline`: which deadline applies, and what restarts it;
 //! - `dispatch`: parsing heads and bodies out of the read buffer and answering them;
 //! - `transfer`: moving bytes between the buffers and the stream;
-//! - [`config`]: the limits and timeouts, and their defaults;
+//! - `config`: the limits and timeouts, and their defaults;
 //! - this file: the events from the worker.
 //!
 //! One request's path: `fill` reads until `WouldBlock` → `process` parses every complete head
