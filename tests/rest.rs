@@ -457,6 +457,47 @@ fn a_dropped_completer_answers_500() {
 }
 
 #[test]
+fn what_a_handler_returns_is_answered_even_after_it_deferred() {
+    // Deferral is signalled once, by the returned marker: an error returned after `defer()` is
+    // the answer, and the Completer it left behind cannot answer a later request instead.
+    let (stale_sent, stale_done) = mpsc::channel::<()>();
+    let stale_sent = Mutex::new(Some(stale_sent));
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(Some(released));
+    let app = App::new()
+        .get(
+            "/defer-then-fail",
+            move |_: &Request<'_>, context: &mut Context<'_>| -> Result<Reply, HttpError> {
+                let (_deferred, completer) = context.defer()?;
+                let sent = stale_sent.lock().unwrap().take().unwrap();
+                std::thread::spawn(move || {
+                    completer.complete(Response::text(StatusCode::OK, "stale"));
+                    sent.send(()).unwrap();
+                });
+                Err(HttpError::bad_request("changed my mind"))
+            },
+        )
+        .get("/later", move |_: &Request<'_>, context: &mut Context<'_>| -> Result<Reply, HttpError> {
+            let (deferred, completer) = context.defer()?;
+            let released = released.lock().unwrap().take().unwrap();
+            std::thread::spawn(move || {
+                released.recv().unwrap();
+                completer.complete(Response::text(StatusCode::OK, "fresh"));
+            });
+            Ok(deferred.into())
+        });
+    let server = InProcess::start(app);
+    let mut client: Client = server.connect();
+    client.send(&[get("/defer-then-fail"), get("/later")].concat());
+    let first = client.read_response();
+    assert_eq!((first.status, first.text().contains("changed my mind")), (400, true));
+    // The stale completion reaches the worker while /later waits, and is dropped.
+    stale_done.recv().unwrap();
+    release.send(()).unwrap();
+    assert_eq!(client.read_response().text(), "fresh");
+}
+
+#[test]
 fn conflicting_routes_are_reported_when_the_server_is_built() {
     let ok = |_: &Request<'_>, _: &mut Context<'_>| Response::no_content();
     let app = App::new().get("/items/{id}", ok).get("/items/{name}", ok);

@@ -29,8 +29,25 @@ pub struct Completion {
     pub conn_key: usize,
     /// The connection's unique id, so a reused slot is never answered by mistake.
     pub conn_id: u64,
+    /// Which of the connection's requests it answers. A response for a request that was
+    /// answered otherwise (its handler returned a response after all) is dropped.
+    pub ticket: u64,
     /// The response.
     pub response: Response,
+}
+
+/// Where a deferred response goes: the worker's channel, and the request's connection and
+/// ticket there.
+#[derive(Debug, Clone, Copy)]
+pub struct ReturnAddress<'a> {
+    /// The worker's channel.
+    pub target: &'a DeferTarget,
+    /// The connection's slot in its worker.
+    pub conn_key: usize,
+    /// The connection's unique id.
+    pub conn_id: u64,
+    /// The request's number on its connection.
+    pub ticket: u64,
 }
 
 /// Where completions for one worker go: a channel and the waker of the worker's poll.
@@ -47,8 +64,9 @@ impl DeferTarget {
         (DeferTarget { sender, waker }, receiver)
     }
 
-    pub(crate) fn completer(&self, conn_key: usize, conn_id: u64) -> (Deferred, Completer) {
-        let completer = Completer { target: self.clone(), conn_key, conn_id, sent: false };
+    pub(crate) fn completer(&self, to: ReturnAddress<'_>) -> (Deferred, Completer) {
+        let (conn_key, conn_id, ticket) = (to.conn_key, to.conn_id, to.ticket);
+        let completer = Completer { target: self.clone(), conn_key, conn_id, ticket, sent: false };
         (Deferred { _private: () }, completer)
     }
 }
@@ -60,6 +78,7 @@ pub struct Completer {
     target: DeferTarget,
     conn_key: usize,
     conn_id: u64,
+    ticket: u64,
     sent: bool,
 }
 
@@ -74,7 +93,8 @@ impl Completer {
 
     fn send(&mut self, response: Response) -> Option<Arc<Waker>> {
         self.sent = true;
-        let completion = Completion { conn_key: self.conn_key, conn_id: self.conn_id, response };
+        let completion =
+            Completion { conn_key: self.conn_key, conn_id: self.conn_id, ticket: self.ticket, response };
         // A closed channel means the worker has exited (shutdown): nobody is left to answer.
         self.target.sender.send(completion).ok()?;
         self.target.waker.clone()

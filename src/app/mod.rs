@@ -51,7 +51,7 @@ pub use router::RouteError;
 use crate::http::request::{self as http, Method};
 use crate::http::status::StatusCode;
 use crate::metrics::{Metrics, Source};
-use defer::DeferTarget;
+use defer::ReturnAddress;
 use handlers::{builtin, echo, learn};
 use router::{Params, Router};
 
@@ -96,8 +96,7 @@ pub type Handler = Arc<dyn Fn(&Request<'_>, &mut Context<'_>) -> Reply + Send + 
 
 /// What a handler can do besides reading its request.
 pub struct Context<'a> {
-    defer: Option<(&'a DeferTarget, usize, u64)>,
-    deferred: bool,
+    defer: Option<ReturnAddress<'a>>,
     exchange: &'a Exchange,
     metrics: Option<&'a Metrics>,
 }
@@ -106,11 +105,10 @@ impl Context<'_> {
     /// Defers the response: returns the marker to return from the handler and the
     /// [`Completer`] to answer with from another thread. 503 where the server cannot defer.
     pub fn defer(&mut self) -> Result<(Deferred, Completer), HttpError> {
-        let (target, key, id) = self.defer.ok_or_else(|| {
+        let to = self.defer.ok_or_else(|| {
             HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "deferred responses are unavailable here")
         })?;
-        self.deferred = true;
-        Ok(target.completer(key, id))
+        Ok(to.target.completer(to))
     }
 
     /// The authenticated caller, on routes the auth middleware protects.
@@ -154,8 +152,8 @@ pub struct HandleEnv<'a> {
     pub metrics: Option<&'a Metrics>,
     /// The client's address.
     pub peer: Option<SocketAddr>,
-    /// Where deferred responses go, and the connection's (slot, id).
-    pub defer: Option<(&'a DeferTarget, usize, u64)>,
+    /// Where a deferred response goes (none: handlers cannot defer).
+    pub defer: Option<ReturnAddress<'a>>,
 }
 
 /// What [`App::handle`] did.
@@ -375,14 +373,11 @@ impl App {
                 return Outcome::Responded;
             }
         };
-        let mut context =
-            Context { defer: env.defer, deferred: false, exchange: &exchange, metrics: env.metrics };
+        let mut context = Context { defer: env.defer, exchange: &exchange, metrics: env.metrics };
         let mut result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
-        // Once a handler deferred, its Completer answers (if it panicked, the dropped Completer
-        // sends 500).
-        if context.deferred {
-            return Outcome::Deferred(Box::new(exchange));
-        }
+        // What the handler returns decides, and nothing else: the `Deferred` marker waits for its
+        // Completer; a response or error (or a panic) is answered now, even after `defer()`,
+        // and a Completer of this request answering later is ignored (its ticket is spent).
         let mut panicked: Response;
         let response = match &mut result {
             Ok(Reply::Now(response)) => response,

@@ -329,7 +329,7 @@ impl Worker {
             if entry.conn.identity().id != completion.conn_id {
                 continue; // that connection closed and its slot was reused
             }
-            entry.conn.on_completion(completion.response, &mut self.env.ctx(now));
+            entry.conn.on_completion(completion.response, completion.ticket, &mut self.env.ctx(now));
             self.settle(key);
         }
     }

@@ -5,6 +5,7 @@ use super::state::{Awaiting, BodyKind, Event, PendingBody, State};
 use super::{Conn, Ctx, Identity, OUTPUT_HIGH_WATER, Stream, trace_head};
 use std::time::Duration;
 
+use crate::app::defer::ReturnAddress;
 use crate::app::{Exchange, HandleEnv, HttpError, Outcome, Response};
 use crate::http::chunked::{ChunkedDecoder, Progress};
 use crate::http::error::RequestError;
@@ -56,8 +57,9 @@ impl<S: Stream> Conn<S> {
         if let BodyKind::Length(body_len) = kind {
             let total = head.len + body_len;
             if total <= buf.len() {
-                let event =
-                    respond(&head, &buf[head.len..total], &mut self.output, &self.identity, self.trace, ctx);
+                self.tickets += 1;
+                let sender = (&self.identity, self.tickets);
+                let event = respond(&head, &buf[head.len..total], &mut self.output, sender, self.trace, ctx);
                 self.input.consume(total);
                 self.transition(event);
                 return true;
@@ -102,7 +104,8 @@ impl<S: Stream> Conn<S> {
         let buf = self.input.unconsumed();
         let head = pending.head.view(buf, &mut slots);
         let body = &buf[head_len..head_len + body_len];
-        let event = respond(&head, body, &mut self.output, &self.identity, self.trace, ctx);
+        self.tickets += 1;
+        let event = respond(&head, body, &mut self.output, (&self.identity, self.tickets), self.trace, ctx);
         self.input.consume(head_len + consumed);
         self.transition(event);
         true
@@ -127,7 +130,7 @@ fn respond(
     head: &Head<'_>,
     body: &[u8],
     output: &mut Vec<u8>,
-    identity: &Identity,
+    (identity, ticket): (&Identity, u64),
     trace: bool,
     ctx: &mut Ctx<'_>,
 ) -> Event {
@@ -143,7 +146,12 @@ fn respond(
         now: ctx.now,
         metrics: Some(ctx.metrics),
         peer: identity.peer,
-        defer: ctx.defer.map(|target| (target, identity.key, identity.id)),
+        defer: ctx.defer.map(|target| ReturnAddress {
+            target,
+            conn_key: identity.key,
+            conn_id: identity.id,
+            ticket,
+        }),
     };
     let (date, counters) = (ctx.date, ctx.counters);
     let send = |response: &Response, exchange: &Exchange| {
@@ -157,6 +165,6 @@ fn respond(
     };
     match ctx.app.handle(&request, &env, send) {
         Outcome::Responded => Event::Responded { keep_alive },
-        Outcome::Deferred(exchange) => Event::Deferred(Awaiting { exchange, persistence, head_only }),
+        Outcome::Deferred(exchange) => Event::Deferred(Awaiting { exchange, persistence, head_only, ticket }),
     }
 }

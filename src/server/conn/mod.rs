@@ -138,6 +138,8 @@ pub struct Conn<S> {
     /// after a short read.
     read_closed_hint: bool,
     deadline: Deadline,
+    /// Requests handed to the app so far: each one's ticket for a deferred response.
+    tickets: u64,
 }
 
 impl<S: Stream> Conn<S> {
@@ -157,6 +159,7 @@ impl<S: Stream> Conn<S> {
             peer_eof: false,
             read_closed_hint: false,
             deadline: Deadline::new(config, now),
+            tickets: 0,
         }
     }
 
@@ -231,11 +234,17 @@ impl<S: Stream> Conn<S> {
         self.update_deadline(ctx);
     }
 
-    /// A deferred response arrived: send it, then carry on with any requests queued behind it.
-    pub fn on_completion(&mut self, response: Response, ctx: &mut Ctx<'_>) {
+    /// A deferred response for request `ticket` arrived: send it, then carry on with any
+    /// requests queued behind it.
+    pub fn on_completion(&mut self, response: Response, ticket: u64, ctx: &mut Ctx<'_>) {
         let State::Awaiting(awaiting) = &self.state else {
             return; // closed meanwhile, or not waiting: nothing to answer
         };
+        if awaiting.ticket != ticket {
+            // For a request that was answered otherwise: its handler returned a response after
+            // deferring, and that response went out.
+            return log::debug!("conn#{} dropped a late response for request {ticket}", self.identity.id);
+        }
         let mut response = response;
         ctx.app.finish(&awaiting.exchange, &mut response);
         let persistence = if ctx.draining { Persistence::Close } else { awaiting.persistence };

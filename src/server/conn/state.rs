@@ -84,6 +84,8 @@ pub struct Awaiting {
     pub persistence: Persistence,
     /// A HEAD request: the response goes out without its body.
     pub head_only: bool,
+    /// The request's number on its connection: only a completion with this ticket answers it.
+    pub ticket: u64,
 }
 
 /// A request whose head has arrived but whose body has not (yet) completely.
