@@ -497,6 +497,36 @@ fn what_a_handler_returns_is_answered_even_after_it_deferred() {
     assert_eq!(client.read_response().text(), "fresh");
 }
 
+/// What the tenant middleware below learned from a request, for its handler.
+#[derive(Debug)]
+struct Tenant(String);
+
+/// Reads `X-Tenant` and hands it to the handler through the request's extensions.
+struct TenantFromHeader;
+
+impl pollserve::app::Middleware for TenantFromHeader {
+    fn before(&self, request: &Request<'_>, exchange: &mut pollserve::app::Exchange) -> Option<Response> {
+        let tenant = request.header("x-tenant").map(|t| String::from_utf8_lossy(t).into_owned())?;
+        exchange.extensions.insert(Tenant(tenant));
+        None
+    }
+}
+
+#[test]
+fn middleware_hands_typed_values_to_handlers() {
+    let app = App::new()
+        .get("/whoami", |_: &Request<'_>, context: &mut Context<'_>| {
+            let tenant = context.extension::<Tenant>().map_or("nobody", |t| t.0.as_str());
+            Response::text(StatusCode::OK, format!("tenant {tenant}"))
+        })
+        .with(TenantFromHeader);
+    let server = InProcess::start(app);
+    let mut client = server.connect();
+    let tagged = client.request(b"GET /whoami HTTP/1.1\r\nHost: x\r\nX-Tenant: acme\r\n\r\n");
+    assert_eq!(tagged.text(), "tenant acme");
+    assert_eq!(client.request(&get("/whoami")).text(), "tenant nobody", "each request has its own");
+}
+
 #[test]
 fn conflicting_routes_are_reported_when_the_server_is_built() {
     let ok = |_: &Request<'_>, _: &mut Context<'_>| Response::no_content();

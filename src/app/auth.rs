@@ -198,7 +198,7 @@ impl Middleware for Auth {
         let result = bearer(request).ok_or(AuthError::Missing).and_then(|t| self.tokens.check(t, unix_now()));
         match result {
             Ok(principal) => {
-                exchange.principal = Some(principal);
+                exchange.extensions.insert(principal);
                 None
             }
             Err(AuthError::Invalid) if self.lookup_misses => None,

@@ -56,8 +56,9 @@ pub struct Exchange {
     pub handler_started: Option<Instant>,
     /// What the access log says of the request (set by [`AccessLog`](super::access_log::AccessLog)).
     pub access: Option<Box<super::access_log::AccessRecord>>,
-    /// Who is calling (set by the auth middleware for authenticated requests).
-    pub principal: Option<Principal>,
+    /// Values for the handler, one per type (the auth middleware puts the caller's
+    /// [`Principal`] here).
+    pub extensions: super::extensions::Extensions,
     /// The id of the endpoint the request was routed to (`usize::MAX`: none), for metrics.
     pub route: usize,
 }
@@ -81,7 +82,7 @@ impl Exchange {
             cors_origin: None,
             handler_started: None,
             access: None,
-            principal: None,
+            extensions: super::extensions::Extensions::default(),
             route: usize::MAX,
         }
     }

@@ -27,6 +27,7 @@ pub mod access_log;
 pub mod auth;
 pub mod blocking;
 pub mod defer;
+pub mod extensions;
 pub mod handlers;
 pub mod middleware;
 pub mod on_loop;
@@ -42,6 +43,7 @@ use std::time::Instant;
 
 pub use access_log::AccessLogFormat;
 pub use defer::{Completer, Deferred};
+pub use extensions::Extensions;
 pub use middleware::{Exchange, Middleware};
 pub use on_loop::{LoopService, LoopServices};
 pub use request::Request;
@@ -113,7 +115,12 @@ impl Context<'_> {
 
     /// The authenticated caller, on routes the auth middleware protects.
     pub fn principal(&self) -> Option<&middleware::Principal> {
-        self.exchange.principal.as_ref()
+        self.extension()
+    }
+
+    /// The value of type `T` a middleware put in this request's extensions, if any.
+    pub fn extension<T: std::any::Any>(&self) -> Option<&T> {
+        self.exchange.extensions.get()
     }
 
     /// The request id, when the request-id middleware runs.
