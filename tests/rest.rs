@@ -528,6 +528,57 @@ fn middleware_hands_typed_values_to_handlers() {
 }
 
 #[test]
+fn blocking_work_answers_from_its_pool_503_when_full_504_when_late() {
+    use std::time::Duration;
+    let (release, gate) = mpsc::channel::<()>();
+    let gate = Arc::new(Mutex::new(gate));
+    let (started, running) = mpsc::channel::<()>();
+    let started = Mutex::new(started);
+    let app = App::new()
+        .with_blocking_threads(1)
+        .get("/quick", |_: &Request<'_>, context: &mut Context<'_>| {
+            context.run_blocking(Duration::from_secs(10), || Ok(Response::text(StatusCode::OK, "done")))
+        })
+        .get("/panics", |_: &Request<'_>, context: &mut Context<'_>| {
+            context
+                .run_blocking(Duration::from_secs(10), || -> Result<Response, HttpError> { panic!("boom") })
+        })
+        .get("/held", move |_: &Request<'_>, context: &mut Context<'_>| {
+            let (gate, started) = (Arc::clone(&gate), started.lock().unwrap().clone());
+            context.run_blocking(Duration::from_millis(300), move || {
+                let _ = started.send(());
+                let _ = gate.lock().unwrap().recv(); // until the test releases it
+                Ok(Response::text(StatusCode::OK, "released"))
+            })
+        });
+    let server = InProcess::start(app);
+    let mut client = server.connect();
+    assert_eq!(client.request(&get("/quick")).text(), "done");
+    assert_eq!(client.request(&get("/panics")).status, 500);
+    // One thread, held; its queue holds 64 more; one more is refused at once (whichever the
+    // worker reaches last), and past its limit each waiting request gets 504; the work's late
+    // answers are dropped.
+    let mut held: Vec<Client> = (0..66).map(|_| server.connect()).collect();
+    held[0].send(&get("/held"));
+    running.recv().unwrap(); // the pool's thread is busy with the first
+    for c in &mut held[1..] {
+        c.send(&get("/held"));
+    }
+    let answers: Vec<_> = held.iter_mut().map(|c| c.read_response()).collect();
+    let refused: Vec<_> = answers.iter().filter(|r| r.status == 503).collect();
+    assert_eq!(refused.len(), 1, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(refused[0].header("Retry-After"), Some("1"));
+    assert_eq!(answers.iter().filter(|r| r.status == 504).count(), 65);
+    for _ in 0..65 {
+        let _ = release.send(());
+    }
+    for _ in 1..65 {
+        running.recv().unwrap(); // every queued piece of work has run: the queue is empty
+    }
+    assert_eq!(client.request(&get("/quick")).text(), "done", "the pool and the connection go on");
+}
+
+#[test]
 fn conflicting_routes_are_reported_when_the_server_is_built() {
     let ok = |_: &Request<'_>, _: &mut Context<'_>| Response::no_content();
     let app = App::new().get("/items/{id}", ok).get("/items/{name}", ok);

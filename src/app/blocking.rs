@@ -8,6 +8,38 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+/// The pool behind `Context::run_blocking`: its size, and the pool, started on first use.
+#[derive(Debug)]
+pub struct HandlerPool {
+    threads: usize,
+    pool: std::sync::OnceLock<Option<Arc<Blocking>>>,
+}
+
+impl Default for HandlerPool {
+    fn default() -> HandlerPool {
+        HandlerPool::new(2)
+    }
+}
+
+impl HandlerPool {
+    /// A pool of `threads` threads, started when first asked for.
+    pub fn new(threads: usize) -> HandlerPool {
+        HandlerPool { threads: threads.max(1), pool: std::sync::OnceLock::new() }
+    }
+
+    /// The pool, started now if it was not; 503 if its threads cannot start.
+    pub fn pool(&self) -> Result<&Blocking, super::HttpError> {
+        let pool = self.pool.get_or_init(|| Blocking::new("pollserve-work", self.threads).ok());
+        pool.as_deref().ok_or_else(|| {
+            super::HttpError::new(
+                crate::http::status::StatusCode::SERVICE_UNAVAILABLE,
+                "no threads for blocking work",
+            )
+            .with_cause("the blocking pool's threads could not start")
+        })
+    }
+}
+
 /// Tasks waiting per thread before new ones are refused.
 pub const QUEUE_PER_THREAD: usize = 64;
 

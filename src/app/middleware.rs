@@ -61,6 +61,9 @@ pub struct Exchange {
     pub extensions: super::extensions::Extensions,
     /// The id of the endpoint the request was routed to (`usize::MAX`: none), for metrics.
     pub route: usize,
+    /// A deferred response is due within this long, or it is answered 504
+    /// ([`Context::run_blocking`](super::Context::run_blocking)).
+    pub due_within: Option<std::time::Duration>,
 }
 
 /// An authenticated caller.
@@ -84,6 +87,7 @@ impl Exchange {
             access: None,
             extensions: super::extensions::Extensions::default(),
             route: usize::MAX,
+            due_within: None,
         }
     }
 }

@@ -101,6 +101,9 @@ pub struct Context<'a> {
     defer: Option<ReturnAddress<'a>>,
     exchange: &'a Exchange,
     metrics: Option<&'a Metrics>,
+    work: &'a blocking::HandlerPool,
+    /// Set by [`Context::run_blocking`]: the response is due within this long.
+    due_within: Option<std::time::Duration>,
 }
 
 impl Context<'_> {
@@ -116,6 +119,35 @@ impl Context<'_> {
     /// The authenticated caller, on routes the auth middleware protects.
     pub fn principal(&self) -> Option<&middleware::Principal> {
         self.extension()
+    }
+
+    /// Runs `work` on the app's pool of blocking threads (`App::with_blocking_threads`, 2 by
+    /// default) and answers with what it returns: for blocking calls and CPU-heavy work, which
+    /// must never run on an event loop. Return the `Reply` this gives. The answer is 503 +
+    /// `Retry-After` at once when the pool's queue is full, and 504 when `work` has not finished
+    /// within `limit` (its result is then dropped).
+    pub fn run_blocking(
+        &mut self,
+        limit: std::time::Duration,
+        work: impl FnOnce() -> Result<Response, HttpError> + Send + 'static,
+    ) -> Result<Reply, HttpError> {
+        let pool = self.work.pool()?;
+        let (deferred, completer) = self.defer()?;
+        self.due_within = Some(limit);
+        pool.spawn(move |started| match started {
+            Ok(()) => match catch_unwind(AssertUnwindSafe(work)) {
+                Ok(result) => completer.complete(result.unwrap_or_else(Response::from)),
+                Err(_) => completer.complete(HttpError::internal("the blocking work panicked")),
+            },
+            Err(blocking::Refused) => completer.complete(
+                HttpError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too much blocking work queued, retry shortly",
+                )
+                .with_header("Retry-After", HeaderValue::from_static("1")),
+            ),
+        });
+        Ok(deferred.into())
     }
 
     /// The value of type `T` a middleware put in this request's extensions, if any.
@@ -178,6 +210,7 @@ pub enum Outcome {
 #[derive(Default)]
 pub struct App {
     router: Router<Handler>,
+    work: blocking::HandlerPool,
     middleware: Vec<Arc<dyn Middleware>>,
     errors: Vec<RouteError>,
     services: Vec<Arc<dyn LoopServices>>,
@@ -252,6 +285,13 @@ impl App {
     /// The services started on every worker.
     pub fn loop_services(&self) -> &[Arc<dyn LoopServices>] {
         &self.services
+    }
+
+    /// Sets how many threads run [`Context::run_blocking`]'s work (2 by default; started on
+    /// first use).
+    pub fn with_blocking_threads(mut self, threads: usize) -> App {
+        self.work = blocking::HandlerPool::new(threads);
+        self
     }
 
     /// Adds figures of its own to `/metrics` (a database's queue, say).
@@ -380,15 +420,25 @@ impl App {
                 return Outcome::Responded;
             }
         };
-        let mut context = Context { defer: env.defer, exchange: &exchange, metrics: env.metrics };
+        let mut context = Context {
+            defer: env.defer,
+            exchange: &exchange,
+            metrics: env.metrics,
+            work: &self.work,
+            due_within: None,
+        };
         let mut result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
+        let due_within = context.due_within;
         // What the handler returns decides, and nothing else: the `Deferred` marker waits for its
         // Completer; a response or error (or a panic) is answered now, even after `defer()`,
         // and a Completer of this request answering later is ignored (its ticket is spent).
         let mut panicked: Response;
         let response = match &mut result {
             Ok(Reply::Now(response)) => response,
-            Ok(Reply::Later(_)) => return Outcome::Deferred(Box::new(exchange)),
+            Ok(Reply::Later(_)) => {
+                exchange.due_within = due_within;
+                return Outcome::Deferred(Box::new(exchange));
+            }
             Err(_) => {
                 panicked = HttpError::internal("the handler panicked").into();
                 &mut panicked

@@ -47,6 +47,8 @@ impl StatusCode {
     pub const NOT_IMPLEMENTED: StatusCode = StatusCode(501);
     /// 503 Service Unavailable
     pub const SERVICE_UNAVAILABLE: StatusCode = StatusCode(503);
+    /// 504 Gateway Timeout: a handler did not answer within its deadline.
+    pub const GATEWAY_TIMEOUT: StatusCode = StatusCode(504);
     /// 505 HTTP Version Not Supported
     pub const VERSION_NOT_SUPPORTED: StatusCode = StatusCode(505);
 

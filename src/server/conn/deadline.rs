@@ -24,6 +24,8 @@ pub enum TimerKind {
     Write,
     /// Waiting for the client's FIN after ours.
     Linger,
+    /// A deferred response is due (504 after it).
+    Handler,
 }
 
 impl TimerKind {
@@ -32,7 +34,10 @@ impl TimerKind {
     /// work bounds the wait — a dropped `Completer` answers 500).
     pub fn for_state(state: &State, buffered: bool, output_pending: bool) -> Option<TimerKind> {
         Some(match state {
-            State::Closed(_) | State::Awaiting(_) => return None,
+            // Without a limit the handler's own work bounds the wait (a dropped Completer
+            // answers 500).
+            State::Awaiting(awaiting) => return awaiting.due.map(|_| TimerKind::Handler),
+            State::Closed(_) => return None,
             State::Lingering { .. } => TimerKind::Linger,
             _ if output_pending => TimerKind::Write,
             State::ReadingBody(_) => TimerKind::Body,
@@ -49,7 +54,7 @@ impl TimerKind {
         match self {
             TimerKind::Idle | TimerKind::Header => served,
             TimerKind::Body | TimerKind::Write => moved,
-            TimerKind::Linger => false,
+            TimerKind::Linger | TimerKind::Handler => false,
         }
     }
 
@@ -60,6 +65,8 @@ impl TimerKind {
             TimerKind::Body => config.body_timeout,
             TimerKind::Write => config.write_timeout,
             TimerKind::Linger => config.linger_timeout,
+            // Set from the handler's own limit (`Deadline::update`'s `due`); never read here.
+            TimerKind::Handler => Duration::ZERO,
         }
     }
 }
@@ -120,7 +127,13 @@ impl Deadline {
 
     /// Sets the deadline for `kind` (see [`TimerKind::for_state`]): restarted when the kind
     /// changed, after [`Deadline::clear`], or on progress the kind counts; never past the grace.
-    pub fn update(&mut self, kind: Option<TimerKind>, config: &ConnConfig, now: Instant) {
+    pub fn update(
+        &mut self,
+        kind: Option<TimerKind>,
+        due: Option<Instant>,
+        config: &ConnConfig,
+        now: Instant,
+    ) {
         let (served, moved) = (std::mem::take(&mut self.served), std::mem::take(&mut self.moved));
         let Some(kind) = kind else {
             self.current = None;
@@ -131,7 +144,11 @@ impl Deadline {
             None => true,
         };
         if restart {
-            self.current = Some((kind, now + kind.duration(config)));
+            let at = match (kind, due) {
+                (TimerKind::Handler, Some(due)) => due,
+                _ => now + kind.duration(config),
+            };
+            self.current = Some((kind, at));
         }
         if let (Some(close_by), Some((kind, at))) = (self.close_by, self.current) {
             self.current = Some((kind, at.min(close_by)));
@@ -149,13 +166,13 @@ mod tests {
         let t0 = Instant::now();
         let mut deadline = Deadline::new(&config, t0);
         deadline.note_moved();
-        deadline.update(Some(TimerKind::Header), &config, t0);
+        deadline.update(Some(TimerKind::Header), None, &config, t0);
         let header_at = deadline.at();
         deadline.note_moved();
-        deadline.update(Some(TimerKind::Header), &config, t0 + Duration::from_secs(1));
+        deadline.update(Some(TimerKind::Header), None, &config, t0 + Duration::from_secs(1));
         assert_eq!(deadline.at(), header_at, "bytes alone do not extend a head's deadline");
         deadline.note_served();
-        deadline.update(Some(TimerKind::Idle), &config, t0 + Duration::from_secs(2));
+        deadline.update(Some(TimerKind::Idle), None, &config, t0 + Duration::from_secs(2));
         assert_eq!(deadline.at(), Some(t0 + Duration::from_secs(2) + config.idle_timeout));
     }
 
@@ -166,7 +183,7 @@ mod tests {
         let mut deadline = Deadline::new(&config, t0);
         deadline.close_within_grace(t0);
         deadline.note_moved();
-        deadline.update(Some(TimerKind::Write), &config, t0);
+        deadline.update(Some(TimerKind::Write), None, &config, t0);
         assert_eq!(deadline.at(), Some(t0 + TIMED_OUT_GRACE));
         assert_eq!(deadline.expired(t0 + TIMED_OUT_GRACE), Some(TimerKind::Write));
     }

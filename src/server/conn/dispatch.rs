@@ -165,6 +165,9 @@ fn respond(
     };
     match ctx.app.handle(&request, &env, send) {
         Outcome::Responded => Event::Responded { keep_alive },
-        Outcome::Deferred(exchange) => Event::Deferred(Awaiting { exchange, persistence, head_only, ticket }),
+        Outcome::Deferred(exchange) => {
+            let due = exchange.due_within.map(|limit| ctx.now + limit);
+            Event::Deferred(Awaiting { exchange, persistence, head_only, ticket, due })
+        }
     }
 }

@@ -42,10 +42,11 @@ pub use state::{Gone, State};
 use super::buffers::BufferPool;
 use super::redact;
 use crate::app::defer::DeferTarget;
-use crate::app::{App, Response};
+use crate::app::{App, HttpError, Response};
 use crate::http::date::CachedDate;
 use crate::http::error::RequestError;
 use crate::http::response::Persistence;
+use crate::http::status::StatusCode;
 use crate::metrics::{Metrics, Timeout, WorkerMetrics};
 use deadline::Deadline;
 use read_buf::ReadBuf;
@@ -278,6 +279,15 @@ impl<S: Stream> Conn<S> {
                 self.finish_if_done();
                 self.return_buffers(ctx.buffers);
             }
+            TimerKind::Handler => {
+                let State::Awaiting(awaiting) = &self.state else { return };
+                let ticket = awaiting.ticket;
+                let late = HttpError::new(StatusCode::GATEWAY_TIMEOUT, "the handler did not answer in time")
+                    .with_cause("a deferred response was not ready within the handler's limit");
+                // Answered like any deferred response; the real one, if it comes, is dropped.
+                self.deadline.clear();
+                return self.on_completion(late.into(), ticket, ctx);
+            }
             TimerKind::Idle | TimerKind::Write | TimerKind::Linger => {
                 self.transition(Event::Gone(Gone::TimedOut(kind)));
             }
@@ -348,7 +358,11 @@ impl<S: Stream> Conn<S> {
     /// Sets the deadline for the state the connection is in now.
     fn update_deadline(&mut self, ctx: &Ctx<'_>) {
         let kind = TimerKind::for_state(&self.state, !self.input.is_empty(), self.has_pending_output());
-        self.deadline.update(kind, ctx.config, ctx.now);
+        let due = match &self.state {
+            State::Awaiting(awaiting) => awaiting.due,
+            _ => None,
+        };
+        self.deadline.update(kind, due, ctx.config, ctx.now);
     }
 
     /// Traces the `n` bytes just read, credentials masked. The whole unconsumed window is masked

@@ -86,6 +86,8 @@ pub struct Awaiting {
     pub head_only: bool,
     /// The request's number on its connection: only a completion with this ticket answers it.
     pub ticket: u64,
+    /// When the response is due (else 504), if the handler set a limit.
+    pub due: Option<std::time::Instant>,
 }
 
 /// A request whose head has arrived but whose body has not (yet) completely.
