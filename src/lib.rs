@@ -16,6 +16,7 @@
 //!   driven by each worker's event loop ([`db::pg`]).
 //! - [`wake`]: waking event loops from other threads, once per batch.
 //! - [`metrics`]: per-worker counters and their Prometheus text, for `/metrics`.
+//! - [`testing`]: a test client for apps: requests through the real connection, no socket.
 //!
 //! A request's path: `server::worker` accepts → `server::conn` reads into its buffer →
 //! `http::request` parses the head → `app` picks the endpoint → `http::response` encodes into
@@ -31,4 +32,5 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod store;
+pub mod testing;
 pub mod wake;

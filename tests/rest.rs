@@ -19,6 +19,7 @@ use pollserve::app::{App, Context, HttpError, Reply, Request, Response};
 use pollserve::config::Config;
 use pollserve::http::status::StatusCode;
 use pollserve::server::{Server, ServerError};
+use pollserve::testing::TestClient;
 use support::{Client, InProcess, TestServer};
 
 fn get(path: &str) -> Vec<u8> {
@@ -317,6 +318,23 @@ fn notes_api_full_flow() {
 }
 
 #[test]
+fn the_example_api_through_the_test_client() {
+    // The library's test client: no socket, the real connection state machine underneath.
+    let client = TestClient::new(custom_api::app());
+    let created = client
+        .request("POST", "/notes")
+        .header("X-Api-Key", "secret")
+        .json(&json!({ "title": "buy milk" }))
+        .send();
+    assert_eq!((created.status, created.header("Location")), (201, Some("/notes/1")));
+    assert_eq!(created.json::<Value>().unwrap(), json!({ "id": 1, "title": "buy milk", "done": false }));
+    assert_eq!(client.get("/notes/1").json::<Value>().unwrap()["title"], "buy milk");
+    assert_eq!(client.request("POST", "/notes").json(&json!({ "title": "x" })).send().status, 401);
+    // A deferred handler (run_blocking) is waited for.
+    assert_eq!(client.get("/slow/5").json::<Value>().unwrap(), json!({ "slept_ms": 5 }));
+}
+
+#[test]
 fn notes_api_error_codes() {
     let server = InProcess::start(custom_api::app());
     let mut client = server.connect();
@@ -594,10 +612,9 @@ fn conflicting_routes_are_reported_when_the_server_is_built() {
 
 #[test]
 fn the_library_example_serves_its_route() {
-    let server = InProcess::start(hello_library::app());
-    let response = server.connect().request(b"GET /hello/Ann?greeting=Hi HTTP/1.1\r\nHost: x\r\n\r\n");
+    let client = TestClient::new(hello_library::app());
+    let response = client.get("/hello/Ann?greeting=Hi");
     assert_eq!((response.status, response.text()), (200, r#"{"message":"Hi, Ann"}"#.to_owned()));
     assert!(response.header("X-Request-Id").is_some());
-    let bad = server.connect().request(b"GET /hello/Ann?greeting=%zz HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(bad.status, 400);
+    assert_eq!(client.get("/hello/Ann?greeting=%zz").status, 400);
 }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx, Identity, Stream};
 use crate::app::App;
+use crate::app::defer::{Completion, DeferTarget};
 use crate::http::date::CachedDate;
+use std::sync::mpsc::Receiver;
 
 /// A scripted peer: reads return the queued chunks one at a time (like packets), then
 /// `WouldBlock`, or end-of-stream once [`MemoryStream::close_write`] was called. Writes are
@@ -125,6 +127,8 @@ pub struct Driver<'a> {
     pub metrics: Arc<Metrics>,
     /// The driving worker's counters.
     pub counters: Arc<WorkerMetrics>,
+    /// Where deferred responses come back, when handlers may defer ([`Driver::deferring`]).
+    deferral: Option<(DeferTarget, Receiver<Completion>)>,
 }
 
 impl<'a> Driver<'a> {
@@ -134,7 +138,23 @@ impl<'a> Driver<'a> {
         let date = CachedDate::at(UNIX_EPOCH + Duration::from_secs(784_111_777));
         let metrics = Arc::new(app.metrics(Vec::new()));
         let counters = metrics.add_worker();
-        Driver { app, config, date, buffers: BufferPool::new(), now: Instant::now(), metrics, counters }
+        let buffers = BufferPool::new();
+        Driver { app, config, date, buffers, now: Instant::now(), metrics, counters, deferral: None }
+    }
+
+    /// Lets handlers defer: their responses come back through [`Driver::await_completion`].
+    pub fn deferring(mut self) -> Driver<'a> {
+        self.deferral = Some(DeferTarget::new(None));
+        self
+    }
+
+    /// Waits (up to `limit`) for the next deferred response and hands it to `conn`, as a worker
+    /// does; false when none came in time (or handlers cannot defer here).
+    pub fn await_completion(&mut self, conn: &mut Conn<MemoryStream>, limit: Duration) -> bool {
+        let Some((_, completions)) = &self.deferral else { return false };
+        let Ok(completion) = completions.recv_timeout(limit) else { return false };
+        conn.on_completion(completion.response, completion.ticket, &mut self.ctx());
+        true
     }
 
     /// A new connection in its first state.
@@ -150,7 +170,7 @@ impl<'a> Driver<'a> {
             now: self.now,
             draining: false,
             buffers: &mut self.buffers,
-            defer: None,
+            defer: self.deferral.as_ref().map(|(target, _)| target),
             metrics: &self.metrics,
             counters: &self.counters,
         }
