@@ -130,6 +130,7 @@ fn parse_header_block<'a>(
     slots: &'a mut HeaderSlots<'a>,
 ) -> Result<Parsed<(usize, &'a [Header<'a>])>, RequestError> {
     let parsed = match httparse::parse_headers(block, &mut slots.few) {
+        // The field, not a method: `few` is still borrowed for the result's lifetime.
         Err(httparse::Error::TooManyHeaders) => {
             httparse::parse_headers(block, slots.many.insert([httparse::EMPTY_HEADER; MAX_HEADERS]))
         }
@@ -291,11 +292,6 @@ impl HeadIndex {
     /// Length of the head in bytes, through the empty line.
     pub fn head_len(&self) -> usize {
         self.len
-    }
-
-    /// `Expect: 100-continue` on an HTTP/1.1 request.
-    pub fn expect_continue(&self) -> bool {
-        self.expect_continue
     }
 
     /// The head again, borrowed from `buf`, which starts with the bytes it was parsed from.

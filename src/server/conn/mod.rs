@@ -237,7 +237,7 @@ impl<S: Stream> Conn<S> {
 
     /// A deferred response for request `ticket` arrived: send it, then carry on with any
     /// requests queued behind it.
-    pub fn on_completion(&mut self, response: Response, ticket: u64, ctx: &mut Ctx<'_>) {
+    pub fn on_completion(&mut self, mut response: Response, ticket: u64, ctx: &mut Ctx<'_>) {
         let State::Awaiting(awaiting) = &self.state else {
             return; // closed meanwhile, or not waiting: nothing to answer
         };
@@ -246,7 +246,6 @@ impl<S: Stream> Conn<S> {
             // deferring, and that response went out.
             return log::debug!("conn#{} dropped a late response for request {ticket}", self.identity.id);
         }
-        let mut response = response;
         ctx.app.finish(&awaiting.exchange, &mut response);
         let persistence = if ctx.draining { Persistence::Close } else { awaiting.persistence };
         let head_only = awaiting.head_only;
