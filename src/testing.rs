@@ -32,8 +32,8 @@ pub struct TestClient {
 
 impl TestClient {
     /// A client for `app`.
-    pub fn new(app: App) -> TestClient {
-        TestClient { app }
+    pub fn new<S: Send + Sync + 'static>(app: App<S>) -> TestClient {
+        TestClient { app: app.erase() }
     }
 
     /// `GET path`.

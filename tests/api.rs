@@ -548,3 +548,16 @@ fn behind_a_balancer_failed_logins_count_by_the_forwarded_client_address() {
         "without the flag, the header is ignored"
     );
 }
+
+#[test]
+fn routing_answers_before_authentication() {
+    // Authentication is middleware on the scope of the routes that need it, and runs after
+    // routing: a path or method the API does not have is 404 or 405 with or without a token.
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    assert_eq!(call(&mut c, "PUT", "/api/items/1/x", None, Some(json!({ "title": "t" }))).0, 404);
+    assert_eq!(call(&mut c, "PATCH", "/api/items/1", None, Some(json!({ "title": "t" }))).0, 405);
+    assert_eq!(call(&mut c, "PUT", "/api/items/1", None, Some(json!({ "title": "t" }))).0, 401);
+    // Reading stays open to all.
+    assert_eq!(call(&mut c, "GET", "/api/items", None, None).0, 200);
+}

@@ -19,7 +19,6 @@ use subtle::ConstantTimeEq;
 use super::middleware::{Exchange, Middleware, Principal};
 use super::request::Request;
 use super::response::{HeaderValue, HttpError, Response};
-use crate::http::request::Method;
 use crate::http::status::StatusCode;
 
 /// How long a token stays valid after login, unless `--token-lifetime` says otherwise.
@@ -155,19 +154,19 @@ pub fn unauthorized(error: AuthError) -> HttpError {
         .with_header("WWW-Authenticate", HeaderValue::from_static(challenge))
 }
 
-/// Requires a valid bearer token on the routes `protects` selects, and records who called.
+/// Requires a valid bearer token, and records who called (a [`Principal`] in the request's
+/// extensions). Add it to the scopes whose routes need it.
 pub struct Auth {
     tokens: Arc<TokenCache>,
-    protects: fn(Method, &str) -> bool,
     /// Whether a token the cache does not know is passed on for the handler to look up (other
     /// instances on the same database issue tokens too) instead of refused here.
     lookup_misses: bool,
 }
 
 impl Auth {
-    /// Authentication for the requests `protects(method, path)` selects.
-    pub fn new(tokens: Arc<TokenCache>, protects: fn(Method, &str) -> bool) -> Auth {
-        Auth { tokens, protects, lookup_misses: false }
+    /// Authentication against the tokens in `tokens`.
+    pub fn new(tokens: Arc<TokenCache>) -> Auth {
+        Auth { tokens, lookup_misses: false }
     }
 
     /// Passes tokens the cache does not know on to the handler, with no principal, instead of
@@ -192,9 +191,6 @@ impl crate::store::Changes for TokenCache {
 
 impl Middleware for Auth {
     fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
-        if !(self.protects)(request.method(), request.path()) {
-            return None;
-        }
         let result = bearer(request).ok_or(AuthError::Missing).and_then(|t| self.tokens.check(t, unix_now()));
         match result {
             Ok(principal) => {

@@ -61,6 +61,8 @@ pub struct Exchange {
     pub extensions: super::extensions::Extensions,
     /// The id of the endpoint the request was routed to (`usize::MAX`: none), for metrics.
     pub route: usize,
+    /// The scope whose middleware ran on the request (0: none), so its `after` hooks run too.
+    pub scope: usize,
     /// A deferred response is due within this long, or it is answered 504
     /// ([`Context::run_blocking`](super::Context::run_blocking)).
     pub due_within: Option<std::time::Duration>,
@@ -87,6 +89,7 @@ impl Exchange {
             access: None,
             extensions: super::extensions::Extensions::default(),
             route: usize::MAX,
+            scope: 0,
             due_within: None,
         }
     }

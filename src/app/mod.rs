@@ -26,6 +26,7 @@
 pub mod access_log;
 pub mod auth;
 pub mod blocking;
+mod context;
 pub mod defer;
 pub mod extensions;
 pub mod handlers;
@@ -35,13 +36,16 @@ pub mod query;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod scope;
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use access_log::AccessLogFormat;
+pub use context::Context;
 pub use defer::{Completer, Deferred};
 pub use extensions::Extensions;
 pub use middleware::{Exchange, Middleware};
@@ -49,6 +53,7 @@ pub use on_loop::{LoopService, LoopServices};
 pub use request::Request;
 pub use response::{Body, HeaderValue, HttpError, Response};
 pub use router::RouteError;
+pub use scope::Scope;
 
 use crate::http::request::{self as http, Method};
 use crate::http::status::StatusCode;
@@ -93,76 +98,23 @@ impl<T: Into<Reply>, E: Into<Reply>> From<Result<T, E>> for Reply {
     }
 }
 
-/// A request handler.
+/// A request handler, as the app keeps it (handlers of an app with state see it through a
+/// [`Context`] of their state type; see [`App::with_state`]).
 pub type Handler = Arc<dyn Fn(&Request<'_>, &mut Context<'_>) -> Reply + Send + Sync>;
 
-/// What a handler can do besides reading its request.
-pub struct Context<'a> {
-    defer: Option<ReturnAddress<'a>>,
-    exchange: &'a Exchange,
-    metrics: Option<&'a Metrics>,
-    work: &'a blocking::HandlerPool,
-    /// Set by [`Context::run_blocking`]: the response is due within this long.
-    due_within: Option<std::time::Duration>,
+/// A handler of an app whose state is `S`.
+type TypedHandler<S> = Arc<dyn Fn(&Request<'_>, &mut Context<'_, S>) -> Reply + Send + Sync>;
+
+/// What the router finds for a method and path: the handler, and the scope whose middleware
+/// runs around it.
+pub struct Route {
+    handler: Handler,
+    scope: usize,
 }
 
-impl Context<'_> {
-    /// Defers the response: returns the marker to return from the handler and the
-    /// [`Completer`] to answer with from another thread. 503 where the server cannot defer.
-    pub fn defer(&mut self) -> Result<(Deferred, Completer), HttpError> {
-        let to = self.defer.ok_or_else(|| {
-            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "deferred responses are unavailable here")
-        })?;
-        Ok(to.target.completer(to))
-    }
-
-    /// The authenticated caller, on routes the auth middleware protects.
-    pub fn principal(&self) -> Option<&middleware::Principal> {
-        self.extension()
-    }
-
-    /// Runs `work` on the app's pool of blocking threads (`App::with_blocking_threads`, 2 by
-    /// default) and answers with what it returns: for blocking calls and CPU-heavy work, which
-    /// must never run on an event loop. Return the `Reply` this gives. The answer is 503 +
-    /// `Retry-After` at once when the pool's queue is full, and 504 when `work` has not finished
-    /// within `limit` (its result is then dropped).
-    pub fn run_blocking(
-        &mut self,
-        limit: std::time::Duration,
-        work: impl FnOnce() -> Result<Response, HttpError> + Send + 'static,
-    ) -> Result<Reply, HttpError> {
-        let pool = self.work.pool()?;
-        let (deferred, completer) = self.defer()?;
-        self.due_within = Some(limit);
-        pool.spawn(move |started| match started {
-            Ok(()) => match catch_unwind(AssertUnwindSafe(work)) {
-                Ok(result) => completer.complete(result.unwrap_or_else(Response::from)),
-                Err(_) => completer.complete(HttpError::internal("the blocking work panicked")),
-            },
-            Err(blocking::Refused) => completer.complete(
-                HttpError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too much blocking work queued, retry shortly",
-                )
-                .with_header("Retry-After", HeaderValue::from_static("1")),
-            ),
-        });
-        Ok(deferred.into())
-    }
-
-    /// The value of type `T` a middleware put in this request's extensions, if any.
-    pub fn extension<T: std::any::Any>(&self) -> Option<&T> {
-        self.exchange.extensions.get()
-    }
-
-    /// The request id, when the request-id middleware runs.
-    pub fn request_id(&self) -> Option<&HeaderValue> {
-        self.exchange.request_id.as_ref()
-    }
-
-    /// The server's metrics (none where the app runs without a server, as in unit tests).
-    pub fn metrics(&self) -> Option<&Metrics> {
-        self.metrics
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route").field("scope", &self.scope).finish()
     }
 }
 
@@ -206,21 +158,41 @@ pub enum Outcome {
     Deferred(Box<Exchange>),
 }
 
-/// Routes, handlers and the middleware chain.
-#[derive(Default)]
-pub struct App {
-    router: Router<Handler>,
+/// Routes, handlers and the middleware chain, and the state handlers share (`S`; none by
+/// default).
+pub struct App<S = ()> {
+    router: Router<Route>,
     work: blocking::HandlerPool,
+    /// The chain around every request.
     middleware: Vec<Arc<dyn Middleware>>,
+    /// Each scope's chain (around its routes only); scope 0 is the app's own, with none.
+    scopes: Vec<Vec<Arc<dyn Middleware>>>,
     errors: Vec<RouteError>,
     services: Vec<Arc<dyn LoopServices>>,
     metric_sources: Vec<Arc<dyn Source>>,
+    state: Arc<S>,
 }
 
-impl std::fmt::Debug for App {
+impl Default for App {
+    fn default() -> App {
+        App {
+            router: Router::new(),
+            work: blocking::HandlerPool::default(),
+            middleware: Vec::new(),
+            scopes: vec![Vec::new()],
+            errors: Vec::new(),
+            services: Vec::new(),
+            metric_sources: Vec::new(),
+            state: Arc::new(()),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for App<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
             .field("middleware", &self.middleware.len())
+            .field("scopes", &self.scopes.len())
             .field("errors", &self.errors)
             .finish()
     }
@@ -228,6 +200,9 @@ impl std::fmt::Debug for App {
 
 /// The `Allow` value for `OPTIONS *`: everything pollserve can route.
 const SERVER_ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+
+/// The scope of routes added to the app itself: no middleware of its own.
+const ROOT_SCOPE: usize = 0;
 
 impl App {
     /// An app with no routes and no middleware.
@@ -275,100 +250,129 @@ impl App {
         }
         app
     }
+}
+
+impl<S: Send + Sync + 'static> App<S> {
+    /// Gives the handlers and middleware added from here on `state`: a handler takes
+    /// `&mut Context<'_, T>` and reads it with [`Context::state`]; a [`App::before`] hook gets
+    /// `&T`. Routes added earlier keep the state they were added with.
+    pub fn with_state<T: Send + Sync + 'static>(self, state: T) -> App<T> {
+        App {
+            router: self.router,
+            work: self.work,
+            middleware: self.middleware,
+            scopes: self.scopes,
+            errors: self.errors,
+            services: self.services,
+            metric_sources: self.metric_sources,
+            state: Arc::new(state),
+        }
+    }
+
+    /// The app as the server runs it: every handler keeps its state; only the type is
+    /// forgotten.
+    pub fn erase(self) -> App {
+        self.with_state(())
+    }
 
     /// Runs `services` on every worker's event loop (see [`on_loop`]).
-    pub fn on_each_worker(mut self, services: Arc<dyn LoopServices>) -> App {
+    pub fn on_each_worker(mut self, services: Arc<dyn LoopServices>) -> App<S> {
         self.services.push(services);
         self
     }
 
-    /// The services started on every worker.
-    pub fn loop_services(&self) -> &[Arc<dyn LoopServices>] {
-        &self.services
-    }
-
     /// Sets how many threads run [`Context::run_blocking`]'s work (2 by default; started on
     /// first use).
-    pub fn with_blocking_threads(mut self, threads: usize) -> App {
+    pub fn with_blocking_threads(mut self, threads: usize) -> App<S> {
         self.work = blocking::HandlerPool::new(threads);
         self
     }
 
     /// Adds figures of its own to `/metrics` (a database's queue, say).
-    pub fn with_metrics(mut self, source: Arc<dyn Source>) -> App {
+    pub fn with_metrics(mut self, source: Arc<dyn Source>) -> App<S> {
         self.metric_sources.push(source);
         self
+    }
+
+    /// Adds a route. Conflicts are kept and reported by [`App::check`] (and so when the server
+    /// starts).
+    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> App<S>
+    where
+        F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        self.add(ROOT_SCOPE, method, pattern, handler);
+        self
+    }
+
+    scope::method_shortcuts!(App<S>);
+
+    /// Appends a middleware to the chain around every request (its `before` runs after those
+    /// added earlier, once the request is routed; it runs for 404s and 405s too).
+    pub fn with(mut self, middleware: impl Middleware) -> App<S> {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Appends a `before` hook that reads the app's state: `hook(state, request, exchange)`
+    /// answers the request itself by returning a response.
+    pub fn before<F>(self, hook: F) -> App<S>
+    where
+        F: Fn(&S, &Request<'_>, &mut Exchange) -> Option<Response> + Send + Sync + 'static,
+    {
+        let hook = scope::StateHook { state: Arc::clone(&self.state), hook };
+        self.with(hook)
+    }
+
+    /// Adds the routes `build` adds to a [`Scope`] under `prefix`, with the middleware `build`
+    /// gives the scope: it runs around those routes only, after routing (a request for a
+    /// path or method the app does not have gets its 404 or 405 first).
+    pub fn scope(mut self, prefix: &str, build: impl FnOnce(Scope<S>) -> Scope<S>) -> App<S> {
+        self.scopes.push(Vec::new());
+        let id = self.scopes.len() - 1;
+        build(Scope::new(self, prefix, id)).into_app()
+    }
+
+    /// Registers `handler` for `method` and `pattern` in scope `scope`.
+    fn add<F, R>(&mut self, scope: usize, method: Method, pattern: &str, handler: F)
+    where
+        F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        let typed: TypedHandler<S> = Arc::new(move |request, context| handler(request, context).into());
+        let route = Route { handler: erase_state(&self.state, typed), scope };
+        if let Err(error) = self.router.insert(method, pattern, route) {
+            self.errors.push(error);
+        }
+    }
+}
+
+/// A handler of an app with state `S` as the app keeps it: for `S = ()`, itself; otherwise a
+/// closure that holds the state and shows it to the handler.
+fn erase_state<S: Send + Sync + 'static>(state: &Arc<S>, typed: TypedHandler<S>) -> Handler {
+    let any: Box<dyn Any> = Box::new(Arc::clone(&typed));
+    if let Ok(plain) = any.downcast::<Handler>() {
+        return *plain;
+    }
+    let state = Arc::clone(state);
+    Arc::new(move |request, context| {
+        let mut with_state = context.with_state(&*state);
+        let reply = typed(request, &mut with_state);
+        context.due_within = with_state.due_within;
+        reply
+    })
+}
+
+impl App {
+    /// The services started on every worker.
+    pub fn loop_services(&self) -> &[Arc<dyn LoopServices>] {
+        &self.services
     }
 
     /// The metrics of a server running this app: its route patterns, its sources and `more`.
     pub fn metrics(&self, more: Vec<Arc<dyn Source>>) -> Metrics {
         let sources = self.metric_sources.iter().cloned().chain(more).collect();
         Metrics::new(self.router.patterns().map(str::to_owned), sources)
-    }
-
-    /// Adds a route. Conflicts are kept and reported by [`App::check`] (and so when the server
-    /// starts).
-    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> App
-    where
-        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        let handler: Handler = Arc::new(move |request, context| handler(request, context).into());
-        if let Err(error) = self.router.insert(method, pattern, handler) {
-            self.errors.push(error);
-        }
-        self
-    }
-
-    /// Adds a GET route (HEAD is served from it).
-    pub fn get<F, R>(self, pattern: &str, handler: F) -> App
-    where
-        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        self.route(Method::Get, pattern, handler)
-    }
-
-    /// Adds a POST route.
-    pub fn post<F, R>(self, pattern: &str, handler: F) -> App
-    where
-        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        self.route(Method::Post, pattern, handler)
-    }
-
-    /// Adds a PUT route.
-    pub fn put<F, R>(self, pattern: &str, handler: F) -> App
-    where
-        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        self.route(Method::Put, pattern, handler)
-    }
-
-    /// Adds a PATCH route.
-    pub fn patch<F, R>(self, pattern: &str, handler: F) -> App
-    where
-        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        self.route(Method::Patch, pattern, handler)
-    }
-
-    /// Adds a DELETE route.
-    pub fn delete<F, R>(self, pattern: &str, handler: F) -> App
-    where
-        F: Fn(&Request<'_>, &mut Context<'_>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        self.route(Method::Delete, pattern, handler)
-    }
-
-    /// Appends a middleware to the chain (its `before` runs after those added earlier).
-    pub fn with(mut self, middleware: impl Middleware) -> App {
-        self.middleware.push(Arc::new(middleware));
-        self
     }
 
     /// The first route error, if any route could not be added.
@@ -411,8 +415,8 @@ impl App {
             send(&response, &exchange);
             return Outcome::Responded;
         }
-        let handler = match target {
-            Target::Handler(handler) => handler,
+        let route = match target {
+            Target::Handler(route) => route,
             other => {
                 let mut response = other.into_response(method);
                 self.finish(&exchange, &mut response);
@@ -420,14 +424,24 @@ impl App {
                 return Outcome::Responded;
             }
         };
+        if route.scope != ROOT_SCOPE {
+            exchange.scope = route.scope;
+            let chain = &self.scopes[route.scope];
+            if let Some(mut response) = chain.iter().find_map(|m| m.before(&view, &mut exchange)) {
+                self.finish(&exchange, &mut response);
+                send(&response, &exchange);
+                return Outcome::Responded;
+            }
+        }
         let mut context = Context {
             defer: env.defer,
             exchange: &exchange,
             metrics: env.metrics,
             work: &self.work,
             due_within: None,
+            state: &(),
         };
-        let mut result = catch_unwind(AssertUnwindSafe(|| handler(&view, &mut context)));
+        let mut result = catch_unwind(AssertUnwindSafe(|| (route.handler)(&view, &mut context)));
         let due_within = context.due_within;
         // What the handler returns decides, and nothing else: the `Deferred` marker waits for its
         // Completer; a response or error (or a panic) is answered now, even after `defer()`,
@@ -467,7 +481,7 @@ impl App {
     }
 
     /// The handler of `endpoint` for `method`, or 405.
-    fn target(endpoint: &router::Endpoint<Handler>, method: Method) -> Target<'_> {
+    fn target(endpoint: &router::Endpoint<Route>, method: Method) -> Target<'_> {
         match endpoint.get(method) {
             Some(handler) => Target::Handler(handler),
             None => Target::NotAllowed(endpoint.allow()),
@@ -476,7 +490,8 @@ impl App {
 
     /// Runs the `after` half of the middleware chain on a response, and logs it if it is a 5xx.
     pub fn finish(&self, exchange: &Exchange, response: &mut Response) {
-        for middleware in self.middleware.iter().rev() {
+        let scoped: &[_] = self.scopes.get(exchange.scope).map_or(&[], Vec::as_slice);
+        for middleware in scoped.iter().rev().chain(self.middleware.iter().rev()) {
             middleware.after(exchange, response);
         }
         if response.status.is_server_error() {
@@ -512,7 +527,7 @@ fn log_server_error(exchange: &Exchange, response: &Response) {
 
 /// Where routing led: a handler, or an answer the app gives itself.
 enum Target<'a> {
-    Handler(&'a Handler),
+    Handler(&'a Route),
     /// The path exists but not with this method; the endpoint's `Allow` value.
     NotAllowed(&'a str),
     NotFound,

@@ -68,7 +68,8 @@ pub struct Server {
 impl Server {
     /// Binds one listener per worker thread on the configured address.
     /// Fails if a route could not be added to `app`, or the address cannot be bound.
-    pub fn bind(config: Config, app: App) -> Result<Server, ServerError> {
+    pub fn bind<S: Send + Sync + 'static>(config: Config, app: App<S>) -> Result<Server, ServerError> {
+        let app = app.erase();
         app.check().map_err(ServerError::Routes)?;
         let listeners =
             listener::bind_all(config.addr, config.threads).map_err(|e| ServerError::Bind(config.addr, e))?;
@@ -78,9 +79,9 @@ impl Server {
 
     /// Binds, starts the workers and runs until a shutdown is requested through the handle
     /// passed to `ready` (called once the server listens, e.g. to print the address).
-    pub fn run(
+    pub fn run<S: Send + Sync + 'static>(
         config: Config,
-        app: App,
+        app: App<S>,
         ready: impl FnOnce(SocketAddr, ShutdownHandle),
     ) -> Result<(), ServerError> {
         let server = Server::bind(config, app)?;

@@ -19,7 +19,6 @@ use crate::app::response::FieldError;
 use crate::app::{App, Completer, Context, HeaderValue, HttpError, Reply, Request, Response};
 use crate::db::pg::PgStore;
 use crate::db::{DbError, DbLocation, Durability, SqliteStore};
-use crate::http::request::Method;
 use crate::http::status::StatusCode;
 use crate::store::{
     self, Change, ErrorKind, Failures, ItemFields, ItemQuery, NewUser, Store, StoreError, TokenRow,
@@ -33,6 +32,9 @@ pub const MAX_LIMIT: i64 = 100;
 pub const MAX_TITLE: usize = 200;
 /// Longest item body, in characters.
 pub const MAX_BODY: usize = 10_000;
+
+/// The API's state, as its handlers see it.
+type Api = Arc<Services>;
 
 /// What the API handlers share: the store, live tokens, the login limiter.
 #[derive(Debug)]
@@ -163,40 +165,33 @@ pub fn probe(services: &Services) -> crate::app::handlers::health::Probe {
     }))
 }
 
-/// The routes that need a bearer token: every write to items, and logout.
-pub fn protects(method: Method, path: &str) -> bool {
-    match path {
-        "/api/logout" => true,
-        "/api/items" => method == Method::Post,
-        _ => path.starts_with("/api/items/") && matches!(method, Method::Put | Method::Delete),
-    }
-}
-
-/// Adds the `/api` routes and the auth middleware to `app`.
+/// Adds the `/api` routes to `app`: reading is open to all; writing items and logging out
+/// need a bearer token (the auth middleware on the `signed_in` scope).
 pub fn routes(app: App, services: &Arc<Services>) -> App {
-    let s = |f: fn(&Arc<Services>, &Request<'_>, &mut Context<'_>) -> Result<Reply, HttpError>| {
-        let services = Arc::clone(services);
-        move |request: &Request<'_>, context: &mut Context<'_>| f(&services, request, context)
-    };
-    let auth = auth::Auth::new(Arc::clone(&services.tokens), protects);
+    let auth = auth::Auth::new(Arc::clone(&services.tokens));
     // Other instances on the same database issue tokens too: the handler looks up the ones this
     // instance has not seen.
     let auth = if services.pg.is_some() { auth.looking_up_misses() } else { auth };
-    let app = app
-        .post("/api/users", s(create_user))
-        .post("/api/login", s(login))
-        .post("/api/logout", s(logout))
-        .get("/api/items", s(list_items))
-        .post("/api/items", s(create_item))
-        .get("/api/items/{id}", s(get_item))
-        .put("/api/items/{id}", s(update_item))
-        .delete("/api/items/{id}", s(delete_item))
-        .with(auth);
+    let app = app.with_state(Arc::clone(services)).scope("/api", |api| {
+        api.post("/users", create_user)
+            .post("/login", login)
+            .get("/items", list_items)
+            .get("/items/{id}", get_item)
+            .scope("", |signed_in| {
+                signed_in
+                    .with(auth)
+                    .post("/logout", logout)
+                    .post("/items", create_item)
+                    .put("/items/{id}", update_item)
+                    .delete("/items/{id}", delete_item)
+            })
+    });
     let app = app.with_metrics(Arc::new(store::StoreMetrics(Arc::clone(&services.store))));
     match &services.pg {
         Some(pg) => app.on_each_worker(Arc::clone(pg) as Arc<dyn crate::app::LoopServices>),
         None => app,
     }
+    .erase()
 }
 
 /// The callback of a store operation that answers the deferred request: `respond` turns the
@@ -255,11 +250,8 @@ fn json_object(request: &Request<'_>) -> Result<Map<String, Value>, HttpError> {
 
 // --- users and tokens ----------------------------------------------------------------------
 
-fn create_user(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn create_user(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let body = json_object(request)?;
     let mut problems = Vec::new();
     let username = match body.get("username") {
@@ -314,11 +306,8 @@ fn create_user(
     Ok(deferred.into())
 }
 
-fn login(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn login(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let address = client_address(request, services.trust_forwarded_for);
     let body = json_object(request)?;
     let (Some(Value::String(username)), Some(Value::String(password))) =
@@ -434,11 +423,8 @@ fn window_secs() -> i64 {
     auth::LOGIN_WINDOW.as_secs() as i64
 }
 
-fn logout(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn logout(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let token = auth::bearer(request).ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))?;
     let hash = auth::token_hash(token);
     let store = Arc::clone(&services.store);
@@ -539,7 +525,7 @@ fn item_id(request: &Request<'_>) -> Result<i64, HttpError> {
 fn with_caller(
     services: &Arc<Services>,
     request: &Request<'_>,
-    context: &mut Context<'_>,
+    context: &mut Context<'_, Api>,
     then: impl FnOnce(Principal, Completer) + Send + 'static,
 ) -> Result<Reply, HttpError> {
     let known = context.principal().cloned();
@@ -564,11 +550,8 @@ fn with_caller(
     Ok(deferred.into())
 }
 
-fn list_items(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn list_items(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let query = request.query()?;
     let number = |name: &str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, HttpError> {
         match query.get(name) {
@@ -611,11 +594,8 @@ fn changed<T>(change: Change<T>) -> Result<T, HttpError> {
     }
 }
 
-fn get_item(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn get_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let id = item_id(request)?;
     let (deferred, completer) = context.defer()?;
     services.store.item(
@@ -628,11 +608,8 @@ fn get_item(
     Ok(deferred.into())
 }
 
-fn create_item(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn create_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let fields = item_input(request)?;
     let store = Arc::clone(&services.store);
     with_caller(services, request, context, move |owner, completer| {
@@ -643,11 +620,8 @@ fn create_item(
     })
 }
 
-fn update_item(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn update_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let id = item_id(request)?;
     let fields = item_input(request)?;
     let store = Arc::clone(&services.store);
@@ -657,11 +631,8 @@ fn update_item(
     })
 }
 
-fn delete_item(
-    services: &Arc<Services>,
-    request: &Request<'_>,
-    context: &mut Context<'_>,
-) -> Result<Reply, HttpError> {
+fn delete_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+    let services = context.state();
     let id = item_id(request)?;
     let store = Arc::clone(&services.store);
     with_caller(services, request, context, move |caller, completer| {

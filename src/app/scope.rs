@@ -1,0 +1,232 @@
+//! Scopes: routes under a common prefix with middleware of their own.
+//!
+//! ```no_run
+//! use pollserve::app::{App, Context, Reply, Request, Response};
+//! use pollserve::app::middleware::Exchange;
+//! use pollserve::http::status::StatusCode;
+//!
+//! fn secret(_: &Request<'_>, _: &mut Context<'_>) -> Reply {
+//!     Response::text(StatusCode::OK, "42").into()
+//! }
+//!
+//! fn signed_in(_: &(), request: &Request<'_>, _: &mut Exchange) -> Option<Response> {
+//!     match request.header("authorization") {
+//!         Some(_) => None,
+//!         None => Some(Response::text(StatusCode::UNAUTHORIZED, "who are you?")),
+//!     }
+//! }
+//!
+//! let app = App::new().scope("/admin", |admin| admin.before(signed_in).get("/secret", secret));
+//! ```
+//!
+//! A scope's middleware runs only for its routes, after routing: a path the app does not have
+//! gets 404, and a method it does not have 405, before any of it runs. Its `before` hooks run
+//! after the app's, its `after` hooks before the app's. A scope nested in another (an empty
+//! prefix groups routes without changing their paths) starts with the middleware its parent has
+//! at that point.
+
+use std::sync::Arc;
+
+use super::middleware::{Exchange, Middleware};
+use super::{App, Context, Reply, Request, Response};
+use crate::http::request::Method;
+
+/// `get`, `post`, `put`, `patch` and `delete` for a builder with a `route` method: written once
+/// for [`App`] and [`Scope`].
+macro_rules! method_shortcuts {
+    ($builder:ty) => {
+        /// Adds a GET route (HEAD is served from it).
+        pub fn get<F, R>(self, pattern: &str, handler: F) -> $builder
+        where
+            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+            R: Into<Reply>,
+        {
+            self.route(Method::Get, pattern, handler)
+        }
+
+        /// Adds a POST route.
+        pub fn post<F, R>(self, pattern: &str, handler: F) -> $builder
+        where
+            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+            R: Into<Reply>,
+        {
+            self.route(Method::Post, pattern, handler)
+        }
+
+        /// Adds a PUT route.
+        pub fn put<F, R>(self, pattern: &str, handler: F) -> $builder
+        where
+            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+            R: Into<Reply>,
+        {
+            self.route(Method::Put, pattern, handler)
+        }
+
+        /// Adds a PATCH route.
+        pub fn patch<F, R>(self, pattern: &str, handler: F) -> $builder
+        where
+            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+            R: Into<Reply>,
+        {
+            self.route(Method::Patch, pattern, handler)
+        }
+
+        /// Adds a DELETE route.
+        pub fn delete<F, R>(self, pattern: &str, handler: F) -> $builder
+        where
+            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+            R: Into<Reply>,
+        {
+            self.route(Method::Delete, pattern, handler)
+        }
+    };
+}
+pub(super) use method_shortcuts;
+
+/// Routes under a prefix, with middleware of their own. Made by [`App::scope`].
+pub struct Scope<S> {
+    app: App<S>,
+    prefix: String,
+    /// The scope's place in the app's list of chains.
+    id: usize,
+}
+
+impl<S: Send + Sync + 'static> Scope<S> {
+    pub(super) fn new(app: App<S>, prefix: &str, id: usize) -> Scope<S> {
+        Scope { app, prefix: prefix.trim_end_matches('/').to_owned(), id }
+    }
+
+    pub(super) fn into_app(self) -> App<S> {
+        self.app
+    }
+
+    /// Adds a route at the scope's prefix followed by `pattern`.
+    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> Scope<S>
+    where
+        F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
+        R: Into<Reply>,
+    {
+        let full = [self.prefix.as_str(), pattern].concat();
+        self.app.add(self.id, method, &full, handler);
+        self
+    }
+
+    method_shortcuts!(Scope<S>);
+
+    /// Appends a middleware to the scope's chain.
+    pub fn with(mut self, middleware: impl Middleware) -> Scope<S> {
+        self.app.scopes[self.id].push(Arc::new(middleware));
+        self
+    }
+
+    /// Appends a `before` hook that reads the app's state (see [`App::before`]).
+    pub fn before<F>(self, hook: F) -> Scope<S>
+    where
+        F: Fn(&S, &Request<'_>, &mut Exchange) -> Option<Response> + Send + Sync + 'static,
+    {
+        let hook = StateHook { state: Arc::clone(&self.app.state), hook };
+        self.with(hook)
+    }
+
+    /// A scope inside this one, under `prefix` (empty: the same paths), that starts with this
+    /// scope's middleware.
+    pub fn scope(mut self, prefix: &str, build: impl FnOnce(Scope<S>) -> Scope<S>) -> Scope<S> {
+        let chain = self.app.scopes[self.id].clone();
+        self.app.scopes.push(chain);
+        let id = self.app.scopes.len() - 1;
+        let inner = Scope::new(self.app, &[self.prefix.as_str(), prefix].concat(), id);
+        Scope { app: build(inner).app, prefix: self.prefix, id: self.id }
+    }
+}
+
+/// A `before` hook with the app's state: [`App::before`] and [`Scope::before`].
+pub(super) struct StateHook<S, F> {
+    pub(super) state: Arc<S>,
+    pub(super) hook: F,
+}
+
+impl<S, F> Middleware for StateHook<S, F>
+where
+    S: Send + Sync + 'static,
+    F: Fn(&S, &Request<'_>, &mut Exchange) -> Option<Response> + Send + Sync + 'static,
+{
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        (self.hook)(&self.state, request, exchange)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::app::HeaderValue;
+    use crate::http::status::StatusCode;
+    use crate::testing::TestClient;
+
+    /// An app's state: a counter its handlers and hooks share.
+    #[derive(Default)]
+    struct Hits(AtomicU64);
+
+    fn count(_: &Request<'_>, context: &mut Context<'_, Hits>) -> Response {
+        let n = context.state().0.fetch_add(1, Ordering::Relaxed) + 1;
+        Response::text(StatusCode::OK, n.to_string())
+    }
+
+    /// Refuses requests without `X-Key: yes`, and tags what it lets through.
+    struct NeedsKey;
+
+    impl Middleware for NeedsKey {
+        fn before(&self, request: &Request<'_>, _: &mut Exchange) -> Option<Response> {
+            match request.header("x-key") {
+                Some(b"yes") => None,
+                _ => Some(Response::text(StatusCode::UNAUTHORIZED, "no key")),
+            }
+        }
+
+        fn after(&self, _: &Exchange, response: &mut Response) {
+            response.headers.push(("X-Scoped", HeaderValue::from_static("1")));
+        }
+    }
+
+    #[test]
+    fn handlers_and_hooks_share_the_apps_state() {
+        let app = App::new().with_state(Hits::default()).get("/count", count).before(
+            |hits: &Hits, _: &Request<'_>, _: &mut Exchange| {
+                hits.0.fetch_add(10, Ordering::Relaxed);
+                None
+            },
+        );
+        let client = TestClient::new(app);
+        assert_eq!(client.get("/count").text(), "11");
+        assert_eq!(client.get("/count").text(), "22");
+    }
+
+    #[test]
+    fn a_scopes_middleware_runs_for_its_routes_only_and_after_routing() {
+        let open = |_: &Request<'_>, _: &mut Context<'_>| Response::text(StatusCode::OK, "open");
+        let app = App::new().get("/items", open).scope("/admin", |admin| {
+            admin.with(NeedsKey).get("/stats", open).scope("/deep", |deep| deep.post("/x", open))
+        });
+        let client = TestClient::new(app);
+        let public = client.get("/items");
+        assert_eq!((public.status, public.header("x-scoped")), (200, None));
+        assert_eq!(client.get("/admin/stats").status, 401);
+        let with_key = client.request("GET", "/admin/stats").header("X-Key", "yes").send();
+        assert_eq!((with_key.status, with_key.header("x-scoped")), (200, Some("1")));
+        // The nested scope starts with its parent's middleware.
+        assert_eq!(client.request("POST", "/admin/deep/x").send().status, 401);
+        // Routing answers first: no such path is 404 and no such method 405, key or not.
+        assert_eq!(client.get("/admin/nothing").status, 404);
+        assert_eq!(client.request("DELETE", "/admin/stats").send().status, 405);
+    }
+
+    #[test]
+    fn routes_added_before_the_state_keep_working() {
+        let hello = |_: &Request<'_>, _: &mut Context<'_>| Response::text(StatusCode::OK, "hi");
+        let app = App::new().get("/hi", hello).with_state(Hits::default()).get("/count", count);
+        let client = TestClient::new(app);
+        assert_eq!(client.get("/hi").text(), "hi");
+        assert_eq!(client.get("/count").text(), "1");
+    }
+}
