@@ -153,7 +153,9 @@ fn writes_need_a_token_and_only_owners_change_items() {
     for method in ["GET", "PUT", "DELETE"] {
         let body = (method == "PUT").then(|| json!({ "title": "x" }));
         let (status, error) = call(&mut c, method, "/api/items/abc", Some(&ann), body);
-        assert_eq!(status, 400, "{method} with a malformed id: {error}");
+        // The id is typed (Path<ItemId>): a mismatch is 422 naming the field, like a query's.
+        assert_eq!(status, 422, "{method} with a malformed id: {error}");
+        assert_eq!(error["error"]["fields"][0]["field"], "id", "{method}");
         assert_eq!(call(&mut c, method, "/api/items/0", Some(&ann), None).0, 404, "{method} /api/items/0");
     }
     assert_eq!(
@@ -203,7 +205,10 @@ fn listing_paginates_and_filters() {
     let (_, milk) = call(&mut c, "GET", "/api/items?q=milk", None, None);
     assert_eq!(milk["total"], 5);
     for bad in ["limit=0", "limit=101", "limit=x", "offset=-1"] {
-        assert_eq!(call(&mut c, "GET", &format!("/api/items?{bad}"), None, None).0, 400, "{bad}");
+        let (status, error) = call(&mut c, "GET", &format!("/api/items?{bad}"), None, None);
+        assert_eq!(status, 422, "{bad}");
+        let field = bad.split('=').next().unwrap();
+        assert_eq!(error["error"]["fields"][0]["field"], field, "{bad}");
     }
 }
 
@@ -560,4 +565,20 @@ fn routing_answers_before_authentication() {
     assert_eq!(call(&mut c, "PUT", "/api/items/1", None, Some(json!({ "title": "t" }))).0, 401);
     // Reading stays open to all.
     assert_eq!(call(&mut c, "GET", "/api/items", None, None).0, 200);
+}
+
+#[test]
+fn the_generated_document_marks_what_needs_a_token() {
+    // Security comes from the auth middleware on the signed-in scope, not from a list.
+    let server = TestServer::start(&[]);
+    let response = server.connect().request(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n");
+    let doc: Value = serde_json::from_slice(&response.body).unwrap();
+    let secured = |path: &str, method: &str| doc["paths"][path][method]["security"].is_array();
+    assert!(
+        secured("/api/items", "post") && secured("/api/items/{id}", "put") && secured("/api/logout", "post")
+    );
+    assert!(!secured("/api/items", "get") && !secured("/api/login", "post") && !secured("/", "get"));
+    assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
+    let input = &doc["components"]["schemas"]["ItemInput"]["properties"]["title"];
+    assert_eq!((input["minLength"].clone(), input["maxLength"].clone()), (json!(1), json!(200)));
 }

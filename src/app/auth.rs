@@ -201,6 +201,10 @@ impl Middleware for Auth {
             Err(error) => Some(unauthorized(error).into()),
         }
     }
+
+    fn describe(&self, operation: &mut super::openapi::Operation) {
+        operation.secured();
+    }
 }
 
 /// 429 with `Retry-After`.

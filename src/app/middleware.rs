@@ -33,6 +33,12 @@ pub trait Middleware: Send + Sync + 'static {
         let _ = (exchange, response);
     }
 
+    /// Adds what this middleware means for a route it runs on to the route's OpenAPI
+    /// operation (the auth middleware marks it as needing a token).
+    fn describe(&self, operation: &mut super::openapi::Operation) {
+        let _ = operation;
+    }
+
     /// Called instead of `before` for a request the connection refused before it could be
     /// routed (malformed, too large, too slow, over capacity). Its answer is fixed, but it is
     /// still an exchange to identify and log; `after` runs on that answer as usual.

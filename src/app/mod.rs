@@ -28,15 +28,20 @@ pub mod auth;
 pub mod blocking;
 mod context;
 pub mod defer;
+mod docs_page;
 pub mod extensions;
+pub mod extract;
+pub mod handler;
 pub mod handlers;
 pub mod middleware;
 pub mod on_loop;
+pub mod openapi;
 pub mod query;
 pub mod request;
 pub mod response;
 pub mod router;
 pub mod scope;
+pub mod validate;
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -48,6 +53,7 @@ pub use access_log::AccessLogFormat;
 pub use context::Context;
 pub use defer::{Completer, Deferred};
 pub use extensions::Extensions;
+pub use handler::IntoHandler;
 pub use middleware::{Exchange, Middleware};
 pub use on_loop::{LoopService, LoopServices};
 pub use request::Request;
@@ -60,6 +66,7 @@ use crate::http::status::StatusCode;
 use crate::metrics::{Metrics, Source};
 use defer::ReturnAddress;
 use handlers::{builtin, echo, learn};
+use openapi::op;
 use router::{Params, Router};
 
 /// What a handler returns: a response now, or the promise of one later.
@@ -103,13 +110,15 @@ impl<T: Into<Reply>, E: Into<Reply>> From<Result<T, E>> for Reply {
 pub type Handler = Arc<dyn Fn(&Request<'_>, &mut Context<'_>) -> Reply + Send + Sync>;
 
 /// A handler of an app whose state is `S`.
-type TypedHandler<S> = Arc<dyn Fn(&Request<'_>, &mut Context<'_, S>) -> Reply + Send + Sync>;
+pub type TypedHandler<S> = Arc<dyn Fn(&Request<'_>, &mut Context<'_, S>) -> Reply + Send + Sync>;
 
 /// What the router finds for a method and path: the handler, and the scope whose middleware
 /// runs around it.
 pub struct Route {
     handler: Handler,
     scope: usize,
+    /// What the OpenAPI document says of it.
+    doc: openapi::Operation,
 }
 
 impl std::fmt::Debug for Route {
@@ -211,16 +220,52 @@ impl App {
     }
 
     /// pollserve's own endpoints and default middleware (request id, CORS; timing and the
-    /// access log when switched on).
+    /// access log when switched on), with `/openapi.json` and `/docs`.
     pub fn builtin(options: &AppOptions) -> App {
-        let mut app = App::endpoints();
+        App::site(options).documented()
+    }
+
+    /// pollserve's own endpoints, the `/api` resource on `services`' database, and the default
+    /// middleware, with `/openapi.json` and `/docs`.
+    pub fn with_api(options: &AppOptions, services: &Arc<handlers::api::Services>) -> App {
+        let options = AppOptions { probe: Some(handlers::api::probe(services)), ..options.clone() };
+        handlers::api::routes(App::site(&options), services).documented()
+    }
+
+    /// pollserve's own endpoints without any middleware (deterministic output, for tests).
+    pub fn endpoints() -> App {
+        App::learning().documented()
+    }
+
+    /// The learner's endpoints and the operator's, with the default middleware.
+    fn site(options: &AppOptions) -> App {
+        let mut app = App::learning();
         if let Some(format) = options.access_log {
             app = app.with(access_log::AccessLog::new(format));
         }
+        use handlers::health::Status;
         app = app
-            .get("/healthz", handlers::health::healthz)
-            .get("/readyz", handlers::health::readyz(options.readiness.clone(), options.probe.clone()))
-            .get("/metrics", handlers::metrics::metrics)
+            .get(
+                "/healthz",
+                Status::documented(
+                    op(handlers::health::healthz).summary("Liveness: 200 while the process serves"),
+                ),
+            )
+            .get(
+                "/readyz",
+                Status::documented(op(handlers::health::readyz(
+                    options.readiness.clone(),
+                    options.probe.clone(),
+                )))
+                .summary("Readiness: 200 when the database answers and no shutdown has begun")
+                .errors(&[503]),
+            )
+            .get(
+                "/metrics",
+                op(handlers::metrics::metrics)
+                    .summary("The server's counters in the Prometheus text format")
+                    .responds_with(200, "text/plain", "the metrics"),
+            )
             .with(middleware::RequestId::for_instance(&options.instance))
             .with(middleware::Cors::new(options.cors_origins.clone()));
         if options.server_timing {
@@ -229,26 +274,46 @@ impl App {
         app
     }
 
-    /// pollserve's own endpoints, the `/api` resource on `services`' database, and the default
-    /// middleware.
-    pub fn with_api(options: &AppOptions, services: &Arc<handlers::api::Services>) -> App {
-        let options = AppOptions { probe: Some(handlers::api::probe(services)), ..options.clone() };
-        handlers::api::routes(App::builtin(&options), services)
-    }
-
-    /// pollserve's own endpoints without any middleware (deterministic output, for tests).
-    pub fn endpoints() -> App {
+    /// The learner's endpoints: the blog post's response, the benchmark ones, echo, path and
+    /// query parameters, status codes.
+    fn learning() -> App {
+        fn message<H>(handler: H, summary: &str) -> openapi::Op<H> {
+            op(handler).summary(summary).responds::<builtin::Message>(200, "a message")
+        }
         let mut app = App::new()
-            .get("/openapi.json", handlers::openapi::document)
-            .get("/", builtin::hello)
-            .get("/json", builtin::json)
-            .get("/plaintext", builtin::plaintext)
-            .get("/hello/{name}", learn::hello_name)
-            .get("/status/{code}", learn::status);
+            .get("/", message(builtin::hello, "The blog post's response"))
+            .get("/json", message(builtin::json, "TechEmpower's JSON test"))
+            .get(
+                "/plaintext",
+                op(builtin::plaintext).summary("TechEmpower's plaintext test").responds_with(200, "text/plain", "Hello, World!"),
+            )
+            .get("/hello/{name}", message(learn::hello_name, "Path and query parameters"))
+            .get(
+                "/status/{code}",
+                op(learn::status).summary("Answers with the status asked for (200 to 599)").responds_otherwise(
+                    "the status asked for; a JSON body {status, reason} unless it is 204 or 304, or an error",
+                ),
+            );
         for method in [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete] {
-            app = app.route(method, "/echo", echo::echo);
+            let echo = op(echo::echo)
+                .summary("The request as received")
+                .responds::<echo::Echo<'static>>(200, "the request");
+            let echo = match method {
+                Method::Get | Method::Delete => echo,
+                _ => echo.accepts("application/json").accepts("text/plain"),
+            };
+            app = app.route(method, "/echo", echo.errors(&[400, 413]));
         }
         app
+    }
+
+    /// With `/openapi.json` describing every route, and `/docs` showing it.
+    fn documented(self) -> App {
+        let info = openapi::Info::new("pollserve", env!("CARGO_PKG_VERSION")).with_description(
+            "A small, fast HTTP/1.1 server on a mio event loop per core. Every error is \
+             {\"error\":{\"status\":N,\"message\":\"...\"}}.",
+        );
+        self.docs("/docs", "/openapi.json").openapi("/openapi.json", info)
     }
 }
 
@@ -296,11 +361,7 @@ impl<S: Send + Sync + 'static> App<S> {
 
     /// Adds a route. Conflicts are kept and reported by [`App::check`] (and so when the server
     /// starts).
-    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> App<S>
-    where
-        F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
+    pub fn route<M>(mut self, method: Method, pattern: &str, handler: impl IntoHandler<S, M>) -> App<S> {
         self.add(ROOT_SCOPE, method, pattern, handler);
         self
     }
@@ -333,17 +394,79 @@ impl<S: Send + Sync + 'static> App<S> {
         build(Scope::new(self, prefix, id)).into_app()
     }
 
+    /// Serves the app's OpenAPI document at `path`: every route added so far (and this one),
+    /// described by its extractors, its scope's middleware and its [`openapi::op`] notes. Add
+    /// it after the routes.
+    pub fn openapi(self, path: &str, info: openapi::Info) -> App<S> {
+        let document = Arc::new(std::sync::OnceLock::<Vec<u8>>::new());
+        let served = Arc::clone(&document);
+        let serve = move |_: &Request<'_>, _: &mut Context<'_, S>| match served.get() {
+            Some(json) => Response::bytes(StatusCode::OK, "application/json", json.clone()),
+            None => HttpError::internal("the OpenAPI document is not built").into(),
+        };
+        let described = openapi::op(serve).summary("This document").responds_with(
+            200,
+            "application/json",
+            "the OpenAPI 3.0 document",
+        );
+        let app = self.get(path, described);
+        let json = serde_json::to_vec(&app.openapi_document(&info)).unwrap_or_default();
+        let _ = document.set(json);
+        app
+    }
+
+    /// Serves interactive documentation (Swagger UI, from the binary) for the document at
+    /// `openapi_url` under `path` (`/docs`: the page is `/docs/`, its files beside it). These
+    /// routes are left out of the document.
+    pub fn docs(self, path: &str, openapi_url: &str) -> App<S> {
+        let path = path.trim_end_matches('/');
+        let page = Arc::new(docs_page::Page::new(path, openapi_url));
+        let folder = Arc::clone(&page);
+        let redirect = move |_: &Request<'_>, _: &mut Context<'_, S>| folder.redirect();
+        let files = move |request: &Request<'_>, _: &mut Context<'_, S>| {
+            page.file(request.param("file").unwrap_or(""))
+        };
+        self.get(path, op(redirect).hidden()).get(&[path, "/{*file}"].concat(), op(files).hidden())
+    }
+
+    /// The OpenAPI document of the routes added so far.
+    pub fn openapi_document(&self, info: &openapi::Info) -> serde_json::Value {
+        let entries = self.router.endpoints().iter().flat_map(|endpoint| {
+            endpoint.methods().map(move |(method, route)| {
+                let mut operation = route.doc.clone();
+                let scoped: &[_] = self.scopes.get(route.scope).map_or(&[], Vec::as_slice);
+                for middleware in self.middleware.iter().chain(scoped) {
+                    middleware.describe(&mut operation);
+                }
+                openapi::Entry { method: method_name(method), pattern: endpoint.pattern(), operation }
+            })
+        });
+        openapi::document(info, entries)
+    }
+
     /// Registers `handler` for `method` and `pattern` in scope `scope`.
-    fn add<F, R>(&mut self, scope: usize, method: Method, pattern: &str, handler: F)
-    where
-        F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
-        let typed: TypedHandler<S> = Arc::new(move |request, context| handler(request, context).into());
-        let route = Route { handler: erase_state(&self.state, typed), scope };
+    fn add<M>(&mut self, scope: usize, method: Method, pattern: &str, handler: impl IntoHandler<S, M>) {
+        let (typed, doc) = handler.into_parts();
+        let route = Route { handler: erase_state(&self.state, typed), scope, doc };
         if let Err(error) = self.router.insert(method, pattern, route) {
             self.errors.push(error);
         }
+    }
+}
+
+/// A method as OpenAPI names it.
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "get",
+        Method::Head => "head",
+        Method::Post => "post",
+        Method::Put => "put",
+        Method::Patch => "patch",
+        Method::Delete => "delete",
+        Method::Options => "options",
+        Method::Connect => "connect",
+        Method::Trace => "trace",
+        Method::Other => "x-other",
     }
 }
 

@@ -72,6 +72,11 @@ impl<T> Endpoint<T> {
         find(method).or_else(|| if method == Method::Head { find(Method::Get) } else { None })
     }
 
+    /// The methods registered, with their values, in the order they were added.
+    pub fn methods(&self) -> impl Iterator<Item = (Method, &T)> {
+        self.methods.iter().map(|(method, value)| (*method, value))
+    }
+
     /// The value for an `Allow` header.
     pub fn allow(&self) -> &str {
         &self.allow
@@ -236,6 +241,11 @@ impl<T> Router<T> {
         endpoint.methods.push((method, value));
         endpoint.update_allow();
         Ok(())
+    }
+
+    /// Every endpoint, in the order they were first added (their ids).
+    pub fn endpoints(&self) -> &[Endpoint<T>] {
+        &self.endpoints
     }
 
     /// Every endpoint's pattern, in the order they were first added (their ids).

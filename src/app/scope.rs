@@ -28,7 +28,7 @@
 use std::sync::Arc;
 
 use super::middleware::{Exchange, Middleware};
-use super::{App, Context, Reply, Request, Response};
+use super::{App, IntoHandler, Request, Response};
 use crate::http::request::Method;
 
 /// `get`, `post`, `put`, `patch` and `delete` for a builder with a `route` method: written once
@@ -36,47 +36,27 @@ use crate::http::request::Method;
 macro_rules! method_shortcuts {
     ($builder:ty) => {
         /// Adds a GET route (HEAD is served from it).
-        pub fn get<F, R>(self, pattern: &str, handler: F) -> $builder
-        where
-            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-            R: Into<Reply>,
-        {
+        pub fn get<M>(self, pattern: &str, handler: impl $crate::app::IntoHandler<S, M>) -> $builder {
             self.route(Method::Get, pattern, handler)
         }
 
         /// Adds a POST route.
-        pub fn post<F, R>(self, pattern: &str, handler: F) -> $builder
-        where
-            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-            R: Into<Reply>,
-        {
+        pub fn post<M>(self, pattern: &str, handler: impl $crate::app::IntoHandler<S, M>) -> $builder {
             self.route(Method::Post, pattern, handler)
         }
 
         /// Adds a PUT route.
-        pub fn put<F, R>(self, pattern: &str, handler: F) -> $builder
-        where
-            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-            R: Into<Reply>,
-        {
+        pub fn put<M>(self, pattern: &str, handler: impl $crate::app::IntoHandler<S, M>) -> $builder {
             self.route(Method::Put, pattern, handler)
         }
 
         /// Adds a PATCH route.
-        pub fn patch<F, R>(self, pattern: &str, handler: F) -> $builder
-        where
-            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-            R: Into<Reply>,
-        {
+        pub fn patch<M>(self, pattern: &str, handler: impl $crate::app::IntoHandler<S, M>) -> $builder {
             self.route(Method::Patch, pattern, handler)
         }
 
         /// Adds a DELETE route.
-        pub fn delete<F, R>(self, pattern: &str, handler: F) -> $builder
-        where
-            F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-            R: Into<Reply>,
-        {
+        pub fn delete<M>(self, pattern: &str, handler: impl $crate::app::IntoHandler<S, M>) -> $builder {
             self.route(Method::Delete, pattern, handler)
         }
     };
@@ -101,11 +81,7 @@ impl<S: Send + Sync + 'static> Scope<S> {
     }
 
     /// Adds a route at the scope's prefix followed by `pattern`.
-    pub fn route<F, R>(mut self, method: Method, pattern: &str, handler: F) -> Scope<S>
-    where
-        F: Fn(&Request<'_>, &mut Context<'_, S>) -> R + Send + Sync + 'static,
-        R: Into<Reply>,
-    {
+    pub fn route<M>(mut self, method: Method, pattern: &str, handler: impl IntoHandler<S, M>) -> Scope<S> {
         let full = [self.prefix.as_str(), pattern].concat();
         self.app.add(self.id, method, &full, handler);
         self
@@ -160,7 +136,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::app::HeaderValue;
+    use crate::app::{Context, HeaderValue};
     use crate::http::status::StatusCode;
     use crate::testing::TestClient;
 

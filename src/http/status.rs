@@ -13,6 +13,8 @@ impl StatusCode {
     pub const CREATED: StatusCode = StatusCode(201);
     /// 204 No Content
     pub const NO_CONTENT: StatusCode = StatusCode(204);
+    /// 308 Permanent Redirect (the method and body are kept).
+    pub const PERMANENT_REDIRECT: StatusCode = StatusCode(308);
     /// 400 Bad Request
     pub const BAD_REQUEST: StatusCode = StatusCode(400);
     /// 401 Unauthorized

@@ -9,13 +9,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::app::auth::{self, TokenCache};
 use crate::app::blocking::{Blocking, Refused};
+use crate::app::extract::{Extract, Json, Path, Query};
 use crate::app::middleware::Principal;
-use crate::app::response::FieldError;
+use crate::app::openapi::{Operation, op};
 use crate::app::{App, Completer, Context, HeaderValue, HttpError, Reply, Request, Response};
 use crate::db::pg::PgStore;
 use crate::db::{DbError, DbLocation, Durability, SqliteStore};
@@ -173,18 +174,51 @@ pub fn routes(app: App, services: &Arc<Services>) -> App {
     // instance has not seen.
     let auth = if services.pg.is_some() { auth.looking_up_misses() } else { auth };
     let app = app.with_state(Arc::clone(services)).scope("/api", |api| {
-        api.post("/users", create_user)
-            .post("/login", login)
-            .get("/items", list_items)
-            .get("/items/{id}", get_item)
-            .scope("", |signed_in| {
-                signed_in
-                    .with(auth)
-                    .post("/logout", logout)
-                    .post("/items", create_item)
-                    .put("/items/{id}", update_item)
-                    .delete("/items/{id}", delete_item)
-            })
+        api.post(
+            "/users",
+            op(create_user).summary("Register").responds::<User>(201, "the new user").errors(&[409, 503]),
+        )
+        .post(
+            "/login",
+            op(login)
+                .summary("Log in: a bearer token")
+                .responds::<Token>(200, "the token")
+                .errors(&[401, 429, 503]),
+        )
+        .get(
+            "/items",
+            op(list_items).summary("List items").responds::<ItemList>(200, "a page").errors(&[503]),
+        )
+        .get(
+            "/items/{id}",
+            op(get_item).summary("One item").responds::<Item>(200, "the item").errors(&[404, 503]),
+        )
+        .scope("", |signed_in| {
+            signed_in
+                .with(auth)
+                .post(
+                    "/logout",
+                    op(logout).summary("Revoke the token").responds_empty(204, "revoked").errors(&[503]),
+                )
+                .post(
+                    "/items",
+                    op(create_item).summary("Create an item").responds::<Item>(201, "created").errors(&[503]),
+                )
+                .put(
+                    "/items/{id}",
+                    op(update_item)
+                        .summary("Replace an item")
+                        .responds::<Item>(200, "updated")
+                        .errors(&[403, 404, 503]),
+                )
+                .delete(
+                    "/items/{id}",
+                    op(delete_item)
+                        .summary("Delete an item")
+                        .responds_empty(204, "deleted")
+                        .errors(&[403, 404, 503]),
+                )
+        })
     });
     let app = app.with_metrics(Arc::new(store::StoreMetrics(Arc::clone(&services.store))));
     match &services.pg {
@@ -236,54 +270,33 @@ fn rfc3339(unix: i64) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
-fn field(name: &str, message: &str) -> FieldError {
-    FieldError { field: name.to_owned(), message: message.to_owned() }
-}
-
-/// The body as a JSON object (400 malformed, 415 wrong type, 422 not an object).
-fn json_object(request: &Request<'_>) -> Result<Map<String, Value>, HttpError> {
-    match request.json::<Value>()? {
-        Value::Object(object) => Ok(object),
-        _ => Err(HttpError::invalid_fields(vec![field("(body)", "must be a JSON object")])),
-    }
-}
-
 // --- users and tokens ----------------------------------------------------------------------
 
-fn create_user(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+/// A new account.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct NewAccount {
+    #[schemars(length(min = 3, max = 32), regex(pattern = r"^[A-Za-z0-9_.-]+$"))]
+    username: String,
+    #[schemars(length(min = 8, max = 128))]
+    password: String,
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Serialize, JsonSchema)]
+struct User {
+    id: i64,
+    username: String,
+    #[schemars(extend("format" = "date-time"))]
+    created_at: String,
+}
+
+fn create_user(
+    _: &Request<'_>,
+    context: &mut Context<'_, Api>,
+    Json(account): Json<NewAccount>,
+) -> Result<Reply, HttpError> {
     let services = context.state();
-    let body = json_object(request)?;
-    let mut problems = Vec::new();
-    let username = match body.get("username") {
-        Some(Value::String(name))
-            if (3..=32).contains(&name.len())
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) =>
-        {
-            name.clone()
-        }
-        Some(Value::String(_)) => {
-            problems.push(field("username", "must be 3 to 32 characters: letters, digits, '_', '.', '-'"));
-            String::new()
-        }
-        _ => {
-            problems.push(field("username", "is required and must be a string"));
-            String::new()
-        }
-    };
-    let password = match body.get("password") {
-        Some(Value::String(p)) if (8..=128).contains(&p.chars().count()) => p.clone(),
-        Some(Value::String(_)) => {
-            problems.push(field("password", "must be 8 to 128 characters"));
-            String::new()
-        }
-        _ => {
-            problems.push(field("password", "is required and must be a string"));
-            String::new()
-        }
-    };
-    if !problems.is_empty() {
-        return Err(HttpError::invalid_fields(problems));
-    }
+    let NewAccount { username, password } = account;
     let (deferred, completer) = context.defer()?;
     let store = Arc::clone(&services.store);
     on_blocking(services, completer, move |completer| {
@@ -297,7 +310,7 @@ fn create_user(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<
             answer(completer, |user: Option<store::User>| match user {
                 Some(user) => Ok(Response::json(
                     StatusCode::CREATED,
-                    &json!({ "id": user.id, "username": user.username, "created_at": rfc3339(user.created_at) }),
+                    &User { id: user.id, username: user.username, created_at: rfc3339(user.created_at) },
                 )),
                 None => Err(HttpError::new(StatusCode::CONFLICT, "username already taken")),
             }),
@@ -306,21 +319,30 @@ fn create_user(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<
     Ok(deferred.into())
 }
 
-fn login(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+/// A login.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// A bearer token and when it expires.
+#[derive(Debug, Serialize, JsonSchema)]
+struct Token {
+    token: String,
+    #[schemars(extend("format" = "date-time"))]
+    expires_at: String,
+}
+
+fn login(
+    request: &Request<'_>,
+    context: &mut Context<'_, Api>,
+    Json(Credentials { username, password }): Json<Credentials>,
+) -> Result<Reply, HttpError> {
     let services = context.state();
     let address = client_address(request, services.trust_forwarded_for);
-    let body = json_object(request)?;
-    let (Some(Value::String(username)), Some(Value::String(password))) =
-        (body.get("username"), body.get("password"))
-    else {
-        return Err(HttpError::invalid_fields(vec![
-            field("username", "is required and must be a string"),
-            field("password", "is required and must be a string"),
-        ]));
-    };
-    let attempt = Attempt { username: username.clone(), address, now: auth::unix_now() };
+    let attempt = Attempt { username, address, now: auth::unix_now() };
     let (lookup, address, since) = (attempt.username.clone(), attempt.address.clone(), attempt.since());
-    let password = password.clone();
     let (deferred, completer) = context.defer()?;
     let for_job = Arc::clone(services);
     let found = move |result: Result<(Option<store::Credentials>, Failures), StoreError>| match result {
@@ -413,7 +435,7 @@ fn check_password(
     let respond = move |()| {
         let principal = Principal { user_id: stored.user_id, username: stored.username.into() };
         tokens.insert(stored.hash, principal, stored.expires_at);
-        Ok(Response::json(StatusCode::OK, &json!({ "token": token, "expires_at": rfc3339(expires_at) })))
+        Ok(Response::json(StatusCode::OK, &Token { token, expires_at: rfc3339(expires_at) }))
     };
     services.store.insert_token(row, attempt.address, answer(completer, respond));
 }
@@ -441,15 +463,86 @@ fn logout(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply
 // --- items ----------------------------------------------------------------------------------
 
 /// An item as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 struct Item {
     id: i64,
     title: String,
     body: String,
     done: bool,
     owner: String,
+    #[schemars(extend("format" = "date-time"))]
     created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     updated_at: String,
+}
+
+/// A page of items.
+#[derive(Debug, Serialize, JsonSchema)]
+struct ItemList {
+    items: Vec<Item>,
+    limit: i64,
+    offset: i64,
+    total: i64,
+}
+
+/// An item's fields, as a client sends them.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ItemInput {
+    #[schemars(length(min = 1, max = MAX_TITLE))]
+    title: String,
+    #[serde(default)]
+    #[schemars(length(max = MAX_BODY))]
+    body: String,
+    #[serde(default)]
+    done: bool,
+}
+
+impl From<ItemInput> for ItemFields {
+    fn from(input: ItemInput) -> ItemFields {
+        ItemFields { title: input.title, body: input.body, done: input.done }
+    }
+}
+
+/// The `{id}` of an item route, as the path has it.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct IdPath {
+    id: i64,
+}
+
+/// The `{id}` of an item route: 422 when it is not an integer, 404 when it is one no item can
+/// have (before the body is looked at).
+#[derive(Debug)]
+struct ItemId(i64);
+
+impl<S> Extract<S> for ItemId {
+    fn extract(request: &Request<'_>, context: &Context<'_, S>) -> Result<ItemId, HttpError> {
+        let Path(IdPath { id }) = Path::extract(request, context)?;
+        if id > 0 { Ok(ItemId(id)) } else { Err(HttpError::not_found("no such item")) }
+    }
+
+    fn describe(operation: &mut Operation) {
+        <Path<IdPath> as Extract<S>>::describe(operation);
+        operation.errors(&[404]);
+    }
+}
+
+/// Which page of items, and a filter.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Page {
+    /// Items per page.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
+    limit: i64,
+    /// Items to skip.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    offset: i64,
+    /// Only items whose title contains this text.
+    q: Option<String>,
+}
+
+fn default_limit() -> i64 {
+    DEFAULT_LIMIT
 }
 
 impl From<store::Item> for Item {
@@ -464,59 +557,6 @@ impl From<store::Item> for Item {
             updated_at: rfc3339(item.updated_at),
         }
     }
-}
-
-/// Checks every field and reports all problems at once (422).
-fn item_input(request: &Request<'_>) -> Result<ItemFields, HttpError> {
-    let object = json_object(request)?;
-    let mut problems = Vec::new();
-    let title = match object.get("title") {
-        Some(Value::String(t)) if (1..=MAX_TITLE).contains(&t.chars().count()) => t.clone(),
-        Some(Value::String(_)) => {
-            problems.push(field("title", "must be 1 to 200 characters"));
-            String::new()
-        }
-        Some(_) => {
-            problems.push(field("title", "must be a string"));
-            String::new()
-        }
-        None => {
-            problems.push(field("title", "is required"));
-            String::new()
-        }
-    };
-    let body = match object.get("body") {
-        None => String::new(),
-        Some(Value::String(b)) if b.chars().count() <= MAX_BODY => b.clone(),
-        Some(Value::String(_)) => {
-            problems.push(field("body", "must be at most 10000 characters"));
-            String::new()
-        }
-        Some(_) => {
-            problems.push(field("body", "must be a string"));
-            String::new()
-        }
-    };
-    let done = match object.get("done") {
-        None => false,
-        Some(Value::Bool(done)) => *done,
-        Some(_) => {
-            problems.push(field("done", "must be true or false"));
-            false
-        }
-    };
-    if problems.is_empty() {
-        Ok(ItemFields { title, body, done })
-    } else {
-        Err(HttpError::invalid_fields(problems))
-    }
-}
-
-/// The `{id}` of an item route: 400 when it is not an integer, like any malformed path
-/// parameter; 404 when it is one no item can have.
-fn item_id(request: &Request<'_>) -> Result<i64, HttpError> {
-    let id: i64 = request.param_as("id")?;
-    if id > 0 { Ok(id) } else { Err(HttpError::not_found("no such item")) }
 }
 
 /// Defers the response and runs `then` with the caller: the one the auth middleware found in
@@ -550,23 +590,14 @@ fn with_caller(
     Ok(deferred.into())
 }
 
-fn list_items(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+fn list_items(
+    _: &Request<'_>,
+    context: &mut Context<'_, Api>,
+    Query(Page { limit, offset, q }): Query<Page>,
+) -> Result<Reply, HttpError> {
     let services = context.state();
-    let query = request.query()?;
-    let number = |name: &str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, HttpError> {
-        match query.get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|n| range.contains(n))
-                .ok_or_else(|| HttpError::bad_request(format!("{name} must be an integer in {range:?}"))),
-        }
-    };
-    let limit = number("limit", DEFAULT_LIMIT, 1..=MAX_LIMIT)?;
-    let offset = number("offset", 0, 0..=i64::MAX)?;
     // LIKE pattern with the user's text taken literally: escape the wildcards.
-    let pattern = query.get("q").filter(|q| !q.is_empty()).map(|q| {
+    let pattern = q.filter(|q| !q.is_empty()).map(|q| {
         let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         ["%", &escaped, "%"].concat()
     });
@@ -576,10 +607,7 @@ fn list_items(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<R
         query,
         answer(completer, move |page: store::ItemPage| {
             let items: Vec<Item> = page.items.into_iter().map(Item::from).collect();
-            Ok(Response::json(
-                StatusCode::OK,
-                &json!({ "items": items, "limit": limit, "offset": offset, "total": page.total }),
-            ))
+            Ok(Response::json(StatusCode::OK, &ItemList { items, limit, offset, total: page.total }))
         }),
     );
     Ok(deferred.into())
@@ -594,9 +622,8 @@ fn changed<T>(change: Change<T>) -> Result<T, HttpError> {
     }
 }
 
-fn get_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+fn get_item(_: &Request<'_>, context: &mut Context<'_, Api>, ItemId(id): ItemId) -> Result<Reply, HttpError> {
     let services = context.state();
-    let id = item_id(request)?;
     let (deferred, completer) = context.defer()?;
     services.store.item(
         id,
@@ -608,9 +635,13 @@ fn get_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Rep
     Ok(deferred.into())
 }
 
-fn create_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+fn create_item(
+    request: &Request<'_>,
+    context: &mut Context<'_, Api>,
+    Json(input): Json<ItemInput>,
+) -> Result<Reply, HttpError> {
     let services = context.state();
-    let fields = item_input(request)?;
+    let fields = ItemFields::from(input);
     let store = Arc::clone(&services.store);
     with_caller(services, request, context, move |owner, completer| {
         let respond = |item: store::Item| {
@@ -620,10 +651,13 @@ fn create_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<
     })
 }
 
-fn update_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+fn update_item(
+    request: &Request<'_>,
+    context: &mut Context<'_, Api>,
+    (ItemId(id), Json(input)): (ItemId, Json<ItemInput>),
+) -> Result<Reply, HttpError> {
     let services = context.state();
-    let id = item_id(request)?;
-    let fields = item_input(request)?;
+    let fields = ItemFields::from(input);
     let store = Arc::clone(&services.store);
     with_caller(services, request, context, move |caller, completer| {
         let respond = |change| Ok(Response::json(StatusCode::OK, &Item::from(changed(change)?)));
@@ -631,9 +665,12 @@ fn update_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<
     })
 }
 
-fn delete_item(request: &Request<'_>, context: &mut Context<'_, Api>) -> Result<Reply, HttpError> {
+fn delete_item(
+    request: &Request<'_>,
+    context: &mut Context<'_, Api>,
+    ItemId(id): ItemId,
+) -> Result<Reply, HttpError> {
     let services = context.state();
-    let id = item_id(request)?;
     let store = Arc::clone(&services.store);
     with_caller(services, request, context, move |caller, completer| {
         let respond = |change| changed(change).map(|()| Response::no_content());

@@ -33,9 +33,9 @@ pub fn plaintext(_: &Request<'_>, _: &mut Context<'_>) -> Reply {
     Response::precomputed(&PLAINTEXT).into()
 }
 
-/// TechEmpower's JSON message.
-#[derive(Serialize)]
-struct Message {
+/// A JSON body with one message.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Message {
     message: &'static str,
 }
 

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::json;
-
 use crate::app::{Completer, Context, HeaderValue, HttpError, Reply, Request, Response};
 use crate::http::status::StatusCode;
 
@@ -41,9 +39,23 @@ impl std::fmt::Debug for Probe {
     }
 }
 
+/// The body of `/healthz` and `/readyz`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Status {
+    /// `ok` or `ready`.
+    status: &'static str,
+}
+
+impl Status {
+    /// `handler` documented as answering with a status.
+    pub fn documented<H>(handler: crate::app::openapi::Op<H>) -> crate::app::openapi::Op<H> {
+        handler.responds::<Status>(200, "the status")
+    }
+}
+
 /// `GET /healthz`: 200 while the process serves at all.
 pub fn healthz(_: &Request<'_>, _: &mut Context<'_>) -> Reply {
-    Response::json(StatusCode::OK, &json!({ "status": "ok" })).into()
+    Response::json(StatusCode::OK, &Status { status: "ok" }).into()
 }
 
 /// `GET /readyz`: 503 once shutdown began or when `probe` fails, else 200.
@@ -72,7 +84,7 @@ fn answer(completer: Completer, result: Result<(), String>) {
 }
 
 fn ready() -> Response {
-    Response::json(StatusCode::OK, &json!({ "status": "ready" }))
+    Response::json(StatusCode::OK, &Status { status: "ready" })
 }
 
 fn not_ready(message: &'static str) -> HttpError {

@@ -7,4 +7,3 @@ pub mod echo;
 pub mod health;
 pub mod learn;
 pub mod metrics;
-pub mod openapi;
