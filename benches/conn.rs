@@ -4,13 +4,13 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use pollserve::app::{App, AppOptions};
 use pollserve::server::conn::ConnConfig;
 use pollserve::server::memory::Driver;
+use pollserve::site::{self, AppOptions};
 
 fn bench_conn(c: &mut Criterion) {
-    let bare = App::endpoints();
-    let default_chain = App::builtin(&AppOptions::default());
+    let bare = site::endpoints();
+    let default_chain = site::builtin(&AppOptions::default());
     let mut group = c.benchmark_group("conn_round_trip");
     let cases = [
         ("get_root_x1", b"GET / HTTP/1.1\r\nHost: localhost:8000\r\n\r\n".to_vec(), 1),

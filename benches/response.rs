@@ -4,11 +4,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
-use pollserve::app::handlers::builtin::HELLO;
-use pollserve::app::{App, AppOptions, Exchange, HandleEnv, HeaderValue, HttpError, Response};
+use pollserve::app::{Exchange, HandleEnv, HeaderValue, HttpError, Response};
 use pollserve::http::date::CachedDate;
 use pollserve::http::request::{Request, header_slots, parse_head};
 use pollserve::http::response::Persistence;
+use pollserve::site::builtin::HELLO;
+use pollserve::site::{self, AppOptions};
 
 fn bench_encode(c: &mut Criterion) {
     let date = CachedDate::new();
@@ -33,7 +34,7 @@ fn bench_encode(c: &mut Criterion) {
         })
     });
 
-    let app = App::builtin(&AppOptions::default());
+    let app = site::builtin(&AppOptions::default());
     let raw = b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut slots = header_slots();
     let head = parse_head(raw, &mut slots, 16 * 1024).unwrap().complete().unwrap();

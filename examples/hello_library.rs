@@ -23,7 +23,7 @@ pub fn app() -> App {
 
 #[allow(dead_code)] // a test includes this file for `app` alone
 fn main() -> std::io::Result<()> {
-    pollserve::server::log::init(false); // or any `log` logger of your own
+    pollserve::logging::init(false); // or any `log` logger of your own
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:3000".into());
     let addr = addr.parse().map_err(|e| std::io::Error::other(format!("{addr}: {e}")))?;
     let server = Server::bind(Config::new(addr, 2), app()).map_err(std::io::Error::other)?;

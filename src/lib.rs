@@ -6,17 +6,21 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: command line + environment → validated [`config::Config`].
-//! - [`server`]: listeners, the per-thread worker loop, the connection state machine.
-//! - [`http`]: HTTP/1.x as pure functions on bytes: parse, frame, decode, encode, `Date`.
-//! - [`app`]: building an API: router, request/response, middleware, deferred responses, auth,
-//!   and pollserve's own endpoints (`app::handlers`).
-//! - [`store`]: what `/api` keeps, and the one interface both databases offer for it.
-//! - [`db`]: the two databases behind it: SQLite on a pool of blocking threads, and PostgreSQL
-//!   driven by each worker's event loop ([`db::pg`]).
-//! - [`wake`]: waking event loops from other threads, once per batch.
-//! - [`metrics`]: per-worker counters and their Prometheus text, for `/metrics`.
-//! - [`testing`]: a test client for apps: requests through the real connection, no socket.
+//! Layers, each importing only from the ones below it (`tests/layers.rs` checks this):
+//!
+//! 1. [`http`]: HTTP/1.x as pure functions on bytes: parse, frame, decode, encode, `Date`.
+//!    Beside it, the small shared pieces: [`wake`] (waking loops once per batch), [`metrics`]
+//!    (per-worker counters, Prometheus text), [`on_loop`] (services a worker's loop drives),
+//!    [`logging`] (output that never blocks a loop).
+//! 2. [`app`]: the framework: routes, scopes, state, typed extraction, middleware, deferred
+//!    and blocking work, the generated OpenAPI document and `/docs`.
+//! 3. [`server`]: listeners, the per-thread worker loop, the connection state machine; it runs
+//!    an [`app::App`]. [`testing`]: the same connection on in-memory bytes, for apps' tests.
+//! 4. [`store`] and [`db`]: what `/api` keeps and the two databases behind it (SQLite on a pool
+//!    of threads, PostgreSQL driven by each worker's loop); they know nothing about HTTP.
+//! 5. [`site`]: pollserve's own endpoints and `/api`, built only with the public API of
+//!    [`app`], on a [`store`].
+//! 6. [`config`]: command line + environment → a validated [`config::Config`]; then `main`.
 //!
 //! A request's path: `server::worker` accepts → `server::conn` reads into its buffer →
 //! `http::request` parses the head → `app` picks the endpoint → `http::response` encodes into
@@ -29,8 +33,12 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod logging;
 pub mod metrics;
+mod nonblocking;
+pub mod on_loop;
 pub mod server;
+pub mod site;
 pub mod store;
 pub mod testing;
 pub mod wake;

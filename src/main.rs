@@ -1,93 +1,111 @@
 //! `pollserve`: parse the configuration, start the server, wait for a signal, drain, exit.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use pollserve::app::App;
-use pollserve::app::handlers::api::Services;
-use pollserve::config::{Args, values};
+use pollserve::config::{Args, Config, values};
 use pollserve::db::DbLocation;
-use pollserve::server::Server;
+use pollserve::server::{Server, ShutdownHandle};
+use pollserve::site::api::Services;
+use pollserve::site::health::Readiness;
+use pollserve::{logging, site};
 
 fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("pollserve: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Why pollserve stopped: the line it prints, and its exit code (2 for a bad flag, 1 otherwise).
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl ToString) -> Failure {
+        Failure { message: message.to_string(), code: 2 }
+    }
+
+    fn because(what: &str) -> impl FnOnce(std::io::Error) -> Failure + '_ {
+        move |e| Failure { message: format!("{what}: {e}"), code: 1 }
+    }
+}
+
+fn run() -> Result<(), Failure> {
+    let Some(config) = configure()? else {
+        return Ok(()); // --help or --version
+    };
+    // pollserve's own records and an application's, through the `log` facade (RUST_LOG).
+    logging::init(config.conn.trace);
+    // Each connection is a descriptor: allow as many as the hard limit permits.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("pollserve: cannot raise the open-file limit: {e}");
+    }
+    let services = match config.db {
+        DbLocation::Off => None,
+        _ => Some(
+            Services::open(&config.db, &config.api)
+                .map_err(|e| Failure { message: e.to_string(), code: 1 })?,
+        ),
+    };
+    let app = match &services {
+        Some(services) => site::with_api(&config.app, services),
+        None => site::builtin(&config.app),
+    };
+    let mut shown = config.clone(); // summarised once the address is bound (port 0 → the real one)
+    let (readiness, grace) = (config.app.readiness.clone(), config.shutdown_grace);
+    let server =
+        Server::bind(config, app).map_err(|e| Failure { message: format!("cannot start: {e}"), code: 1 })?;
+    let signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(Failure::because("cannot install signal handlers"))?;
+    shown.addr = server.local_addr();
+    let running = server.start().map_err(Failure::because("cannot start workers"))?;
+    announce(&shown);
+    let shutdown = running.shutdown_handle();
+    on_signals(signals, shutdown.clone(), readiness, grace);
+    let result = running.join();
+    finish(&shutdown, services.as_ref());
+    result.map_err(Failure::because("worker failed"))
+}
+
+/// The configuration from the command line and environment (none for `--help`/`--version`).
+fn configure() -> Result<Option<Config>, Failure> {
     let args = match Args::try_parse() {
         Ok(args) => args,
         // --help and --version are not errors.
         Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::SUCCESS;
+            return Ok(None);
         }
-        Err(e) => {
-            eprintln!("pollserve: {}", values::describe(&e));
-            return ExitCode::from(2);
-        }
+        Err(e) => return Err(Failure::usage(values::describe(&e))),
     };
-    let config = match args.into_config() {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("pollserve: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    // pollserve's own records and an application's, through the `log` facade (RUST_LOG).
-    pollserve::server::log::init(config.conn.trace);
-    let mut shown = config.clone(); // summarised once the address is bound (port 0 → the real one)
-    // Each connection is a descriptor: allow as many as the hard limit permits.
-    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
-        eprintln!("pollserve: cannot raise the open-file limit: {e}");
-    }
-    let threads = config.threads;
-    let (readiness, grace) = (config.app.readiness.clone(), config.shutdown_grace);
-    let services = match config.db {
-        DbLocation::Off => None,
-        _ => match Services::open(&config.db, &config.api) {
-            Ok(services) => Some(services),
-            Err(e) => {
-                eprintln!("pollserve: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let app = match &services {
-        Some(services) => App::with_api(&config.app, services),
-        None => App::builtin(&config.app),
-    };
-    let server = match Server::bind(config, app) {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("pollserve: cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            eprintln!("pollserve: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let addr = server.local_addr();
-    shown.addr = addr;
-    let running = match server.start() {
-        Ok(running) => running,
-        Err(e) => {
-            eprintln!("pollserve: cannot start workers: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    args.into_config().map(Some).map_err(Failure::usage)
+}
+
+/// The listening line on standard output, and the start-up summary in the log.
+fn announce(config: &Config) {
+    let (addr, threads) = (config.addr, config.threads);
     let plural = if threads == 1 { "" } else { "s" };
     println!("pollserve listening on http://{addr} ({threads} thread{plural})");
-    log::info!("{}", shown.summary());
-    let shutdown = running.shutdown_handle();
-    let drain = shutdown.clone();
+    log::info!("{}", config.summary());
+}
+
+/// On SIGINT or SIGTERM: not ready first, still serving (a load balancer checking /readyz stops
+/// sending new requests during the grace period), then the drain. A second signal exits now.
+fn on_signals(mut signals: Signals, shutdown: ShutdownHandle, readiness: Readiness, grace: Duration) {
     std::thread::spawn(move || {
         let mut received = signals.forever();
         if received.next().is_some() {
-            // Not ready first, still serving: a load balancer checking /readyz stops sending
-            // new requests during the grace period; then the drain.
             readiness.stop();
             if grace.is_zero() {
                 shutdown.shutdown();
@@ -99,32 +117,25 @@ fn main() -> ExitCode {
                 });
             }
         }
-        // A second signal while draining means "now".
         if received.next().is_some() {
             std::process::exit(130);
         }
     });
-    let result = running.join();
-    if let Some((began, open)) = drain.began() {
+}
+
+/// After the workers stopped: the drain's line, the last log lines, and the database's queued
+/// jobs finished (and committed) before the process exits.
+fn finish(shutdown: &ShutdownHandle, services: Option<&Arc<Services>>) {
+    if let Some((began, open)) = shutdown.began() {
         let plural = if open == 1 { "" } else { "s" };
-        log::info!(
-            "stopped: {open} connection{plural} open at shutdown, drained in {} ms",
-            began.elapsed().as_millis()
-        );
+        let took = began.elapsed().as_millis();
+        log::info!("stopped: {open} connection{plural} open at shutdown, drained in {took} ms");
     }
-    pollserve::server::log::finish();
-    if let Some(warning) = pollserve::server::log::take_dropped_warning() {
+    logging::finish();
+    if let Some(warning) = logging::take_dropped_warning() {
         eprintln!("{warning}");
     }
-    // Jobs already queued finish (and commit) before the process exits.
-    if let Some(services) = &services {
+    if let Some(services) = services {
         services.close();
-    }
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pollserve: worker failed: {e}");
-            ExitCode::FAILURE
-        }
     }
 }

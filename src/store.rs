@@ -1,13 +1,19 @@
 //! What `/api` keeps, and the one interface both databases offer for it.
 //!
 //! The `/api` handlers talk to a [`Store`] and do not know which database is behind it: SQLite
-//! on a pool of threads ([`crate::db::SqliteStore`]) or PostgreSQL driven by each worker's event
-//! loop ([`crate::db::pg::PgStore`]). Every operation is one call that answers later through a
+//! on a pool of threads (`db::SqliteStore`) or PostgreSQL driven by each worker's event
+//! loop (`db::pg::PgStore`). Every operation is one call that answers later through a
 //! [`Done`] callback, on whatever thread finished it; a write's callback runs only after the
 //! write committed. Nothing here knows about HTTP.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch: the clock of token expiry and login windows.
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
 
 /// The callback an operation answers through: exactly once, after any write it made committed.
 pub type Done<T> = Box<dyn FnOnce(Result<T, StoreError>) + Send>;

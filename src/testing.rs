@@ -4,10 +4,10 @@
 //! (`Context::defer`, `Context::run_blocking`) are waited for.
 //!
 //! ```
-//! use pollserve::app::{App, AppOptions};
+//! use pollserve::site::{self, AppOptions};
 //! use pollserve::testing::TestClient;
 //!
-//! let client = TestClient::new(App::builtin(&AppOptions::default()));
+//! let client = TestClient::new(site::builtin(&AppOptions::default()));
 //! let response = client.get("/hello/Ann?greeting=Hi");
 //! assert_eq!(response.status, 200);
 //! assert_eq!(response.json::<serde_json::Value>().unwrap()["message"], "Hi, Ann");
@@ -154,12 +154,13 @@ impl TestResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app::{AppOptions, Context, HttpError, Request, Response};
+    use crate::app::{Context, HttpError, Request, Response};
     use crate::http::status::StatusCode;
+    use crate::site::AppOptions;
 
     #[test]
     fn requests_go_through_routing_middleware_and_deferral() {
-        let app = App::builtin(&AppOptions::default()).post(
+        let app = crate::site::builtin(&AppOptions::default()).post(
             "/double",
             |request: &Request<'_>, context: &mut Context<'_>| {
                 let n: i64 = serde_json::from_slice::<serde_json::Value>(request.body())

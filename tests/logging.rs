@@ -6,7 +6,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use pollserve::app::{App, AppOptions, Context, HttpError, Request};
+use pollserve::app::{Context, HttpError, Request};
+use pollserve::site::{self, AppOptions};
 use support::{InProcess, TestServer};
 
 #[test]
@@ -65,7 +66,7 @@ fn an_applications_logger_gets_pollserves_records_and_its_own() {
     let captured: &'static Captured = Box::leak(Box::default());
     log::set_logger(captured).unwrap();
     log::set_max_level(log::LevelFilter::Info);
-    let app = App::builtin(&AppOptions::default()).get("/fail", |_: &Request<'_>, _: &mut Context<'_>| {
+    let app = site::builtin(&AppOptions::default()).get("/fail", |_: &Request<'_>, _: &mut Context<'_>| {
         log::info!(target: "my_app", "about to fail");
         Err::<pollserve::app::Response, _>(
             HttpError::internal("it failed").with_cause("a cause only the log sees"),

@@ -6,9 +6,9 @@
 
 use proptest::prelude::*;
 
-use pollserve::app::App;
 use pollserve::server::conn::ConnConfig;
 use pollserve::server::memory::Driver;
+use pollserve::site;
 
 /// Requests a well-behaved client may pipeline, with every framing pollserve supports.
 const REQUESTS: &[&[u8]] = &[
@@ -31,7 +31,7 @@ fn run(chunks: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn run_with(chunks: &[Vec<u8>], config: ConnConfig) -> Vec<u8> {
-    let app = App::endpoints();
+    let app = site::endpoints();
     let mut driver = Driver::new(&app, config);
     let mut conn = driver.connect();
     for chunk in chunks {

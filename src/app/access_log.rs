@@ -1,6 +1,6 @@
 //! The access log: one line per request on standard output, in one of three formats.
 //!
-//! Lines are buffered per worker and written by a logger thread (`server::log`), so the loop
+//! Lines are buffered per worker and written by a logger thread (`logging`), so the loop
 //! never waits on the terminal. Every format carries the time (RFC 3339, UTC), the client's
 //! address, method, target, protocol version, status, body bytes sent (0 for HEAD), duration,
 //! request id and user agent — except `combined`, which is exactly Apache's Combined Log
@@ -14,7 +14,7 @@ use super::middleware::{Exchange, Middleware};
 use super::request::Request;
 use super::response::Response;
 use crate::http::request::Method;
-use crate::server::log;
+use crate::logging as log;
 
 /// How access-log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

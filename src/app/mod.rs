@@ -24,7 +24,6 @@
 //! - [`handlers`]: pollserve's own endpoints, defined with this same API.
 
 pub mod access_log;
-pub mod auth;
 pub mod blocking;
 mod context;
 pub mod defer;
@@ -32,9 +31,7 @@ mod docs_page;
 pub mod extensions;
 pub mod extract;
 pub mod handler;
-pub mod handlers;
 pub mod middleware;
-pub mod on_loop;
 pub mod openapi;
 pub mod query;
 pub mod request;
@@ -49,13 +46,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::on_loop::{LoopService, LoopServices};
 pub use access_log::AccessLogFormat;
 pub use context::Context;
 pub use defer::{Completer, Deferred};
 pub use extensions::Extensions;
 pub use handler::IntoHandler;
 pub use middleware::{Exchange, Middleware};
-pub use on_loop::{LoopService, LoopServices};
 pub use request::Request;
 pub use response::{Body, HeaderValue, HttpError, Response};
 pub use router::RouteError;
@@ -65,7 +62,6 @@ use crate::http::request::{self as http, Method};
 use crate::http::status::StatusCode;
 use crate::metrics::{Metrics, Source};
 use defer::ReturnAddress;
-use handlers::{builtin, echo, learn};
 use openapi::op;
 use router::{Params, Router};
 
@@ -125,23 +121,6 @@ impl std::fmt::Debug for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Route").field("scope", &self.scope).finish()
     }
-}
-
-/// Switches for the built-in middleware.
-#[derive(Debug, Clone, Default)]
-pub struct AppOptions {
-    /// Origins allowed by CORS (`*` for any); empty denies every cross-origin request.
-    pub cors_origins: Vec<String>,
-    /// Log one line per request to standard output, in this format (none: no access log).
-    pub access_log: Option<AccessLogFormat>,
-    /// Add a `Server-Timing` header with the handler's duration.
-    pub server_timing: bool,
-    /// This instance's name, the prefix of its request ids (empty: a random one).
-    pub instance: String,
-    /// Cleared when a graceful shutdown begins (`/readyz`).
-    pub readiness: handlers::health::Readiness,
-    /// What `/readyz` asks besides (the database, when there is one).
-    pub probe: Option<handlers::health::Probe>,
 }
 
 /// Where the connection is, for one call to [`App::handle`].
@@ -218,103 +197,6 @@ impl App {
     pub fn new() -> App {
         App::default()
     }
-
-    /// pollserve's own endpoints and default middleware (request id, CORS; timing and the
-    /// access log when switched on), with `/openapi.json` and `/docs`.
-    pub fn builtin(options: &AppOptions) -> App {
-        App::site(options).documented()
-    }
-
-    /// pollserve's own endpoints, the `/api` resource on `services`' database, and the default
-    /// middleware, with `/openapi.json` and `/docs`.
-    pub fn with_api(options: &AppOptions, services: &Arc<handlers::api::Services>) -> App {
-        let options = AppOptions { probe: Some(handlers::api::probe(services)), ..options.clone() };
-        handlers::api::routes(App::site(&options), services).documented()
-    }
-
-    /// pollserve's own endpoints without any middleware (deterministic output, for tests).
-    pub fn endpoints() -> App {
-        App::learning().documented()
-    }
-
-    /// The learner's endpoints and the operator's, with the default middleware.
-    fn site(options: &AppOptions) -> App {
-        let mut app = App::learning();
-        if let Some(format) = options.access_log {
-            app = app.with(access_log::AccessLog::new(format));
-        }
-        use handlers::health::Status;
-        app = app
-            .get(
-                "/healthz",
-                Status::documented(
-                    op(handlers::health::healthz).summary("Liveness: 200 while the process serves"),
-                ),
-            )
-            .get(
-                "/readyz",
-                Status::documented(op(handlers::health::readyz(
-                    options.readiness.clone(),
-                    options.probe.clone(),
-                )))
-                .summary("Readiness: 200 when the database answers and no shutdown has begun")
-                .errors(&[503]),
-            )
-            .get(
-                "/metrics",
-                op(handlers::metrics::metrics)
-                    .summary("The server's counters in the Prometheus text format")
-                    .responds_with(200, "text/plain", "the metrics"),
-            )
-            .with(middleware::RequestId::for_instance(&options.instance))
-            .with(middleware::Cors::new(options.cors_origins.clone()));
-        if options.server_timing {
-            app = app.with(middleware::Timing);
-        }
-        app
-    }
-
-    /// The learner's endpoints: the blog post's response, the benchmark ones, echo, path and
-    /// query parameters, status codes.
-    fn learning() -> App {
-        fn message<H>(handler: H, summary: &str) -> openapi::Op<H> {
-            op(handler).summary(summary).responds::<builtin::Message>(200, "a message")
-        }
-        let mut app = App::new()
-            .get("/", message(builtin::hello, "The blog post's response"))
-            .get("/json", message(builtin::json, "TechEmpower's JSON test"))
-            .get(
-                "/plaintext",
-                op(builtin::plaintext).summary("TechEmpower's plaintext test").responds_with(200, "text/plain", "Hello, World!"),
-            )
-            .get("/hello/{name}", message(learn::hello_name, "Path and query parameters"))
-            .get(
-                "/status/{code}",
-                op(learn::status).summary("Answers with the status asked for (200 to 599)").responds_otherwise(
-                    "the status asked for; a JSON body {status, reason} unless it is 204 or 304, or an error",
-                ),
-            );
-        for method in [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete] {
-            let echo = op(echo::echo)
-                .summary("The request as received")
-                .responds::<echo::Echo<'static>>(200, "the request");
-            let echo = match method {
-                Method::Get | Method::Delete => echo,
-                _ => echo.accepts("application/json").accepts("text/plain"),
-            };
-            app = app.route(method, "/echo", echo.errors(&[400, 413]));
-        }
-        app
-    }
-
-    /// With `/openapi.json` describing every route, and `/docs` showing it.
-    fn documented(self) -> App {
-        let info = openapi::Info::new("pollserve", env!("CARGO_PKG_VERSION")).with_description(
-            "A small, fast HTTP/1.1 server on a mio event loop per core. Every error is \
-             {\"error\":{\"status\":N,\"message\":\"...\"}}.",
-        );
-        self.docs("/docs", "/openapi.json").openapi("/openapi.json", info)
-    }
 }
 
 impl<S: Send + Sync + 'static> App<S> {
@@ -340,7 +222,7 @@ impl<S: Send + Sync + 'static> App<S> {
         self.with_state(())
     }
 
-    /// Runs `services` on every worker's event loop (see [`on_loop`]).
+    /// Runs `services` on every worker's event loop (see [`crate::on_loop`]).
     pub fn on_each_worker(mut self, services: Arc<dyn LoopServices>) -> App<S> {
         self.services.push(services);
         self

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::app::handlers::api::ApiOptions;
-use crate::app::{AccessLogFormat, AppOptions};
+use crate::app::AccessLogFormat;
 use crate::db::{DbLocation, Durability};
 use crate::server::conn::ConnConfig;
+use crate::site::AppOptions;
+use crate::site::api::ApiOptions;
 
 mod summary;
 pub mod values;
@@ -122,11 +123,11 @@ pub struct Args {
           value_parser = values::positive, allow_negative_numbers = true)]
     pub db_timeout: u64,
     /// Failed logins allowed per client address per minute before /api/login answers 429.
-    #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::app::auth::MAX_FAILED_LOGINS,
+    #[arg(long, env = "POLLSERVE_MAX_FAILED_LOGINS", default_value_t = crate::site::auth::MAX_FAILED_LOGINS,
           value_parser = values::attempts, allow_negative_numbers = true)]
     pub max_failed_logins: u32,
     /// Seconds a token issued at login stays valid.
-    #[arg(long, env = "POLLSERVE_TOKEN_LIFETIME", default_value_t = crate::app::auth::TOKEN_LIFETIME.as_secs(),
+    #[arg(long, env = "POLLSERVE_TOKEN_LIFETIME", default_value_t = crate::site::auth::TOKEN_LIFETIME.as_secs(),
           value_parser = values::positive, allow_negative_numbers = true)]
     pub token_lifetime: u64,
     /// Allow this CORS origin, `scheme://host[:port]` (repeatable, or comma-separated; `*` for
@@ -195,6 +196,18 @@ impl Config {
             app: AppOptions::default(),
             db: DbLocation::Memory,
             api: ApiOptions::default(),
+        }
+    }
+}
+
+impl From<Config> for crate::server::Settings {
+    fn from(config: Config) -> crate::server::Settings {
+        crate::server::Settings {
+            addr: config.addr,
+            threads: config.threads,
+            max_connections: config.max_connections,
+            drain_timeout: config.drain_timeout,
+            conn: config.conn,
         }
     }
 }

@@ -13,7 +13,6 @@
 pub mod buffers;
 pub mod conn;
 pub mod listener;
-pub mod log;
 pub mod memory;
 pub mod redact;
 pub mod timers;
@@ -28,7 +27,8 @@ use mio::Waker;
 use mio::net::TcpListener;
 
 use crate::app::{App, RouteError};
-use crate::config::Config;
+pub(crate) use crate::nonblocking::{interrupted, would_block};
+use conn::ConnConfig;
 use worker::{Shared, Worker};
 
 /// Why a server could not start or stopped with an error.
@@ -57,19 +57,38 @@ impl std::fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
+/// What the server needs to know: where to listen, how many workers, and its limits
+/// (`config::Config` converts into it).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Number of worker threads (at least 1).
+    pub threads: usize,
+    /// Open-connection limit for the process.
+    pub max_connections: usize,
+    /// How long a shutdown waits for responses in progress.
+    pub drain_timeout: std::time::Duration,
+    /// Per-connection limits and timeouts.
+    pub conn: ConnConfig,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
     listeners: Vec<TcpListener>,
     local_addr: SocketAddr,
-    config: Config,
+    config: Settings,
     app: Arc<App>,
 }
 
 impl Server {
     /// Binds one listener per worker thread on the configured address.
     /// Fails if a route could not be added to `app`, or the address cannot be bound.
-    pub fn bind<S: Send + Sync + 'static>(config: Config, app: App<S>) -> Result<Server, ServerError> {
-        let app = app.erase();
+    pub fn bind<S: Send + Sync + 'static>(
+        config: impl Into<Settings>,
+        app: App<S>,
+    ) -> Result<Server, ServerError> {
+        let (config, app) = (config.into(), app.erase());
         app.check().map_err(ServerError::Routes)?;
         let listeners =
             listener::bind_all(config.addr, config.threads).map_err(|e| ServerError::Bind(config.addr, e))?;
@@ -80,7 +99,7 @@ impl Server {
     /// Binds, starts the workers and runs until a shutdown is requested through the handle
     /// passed to `ready` (called once the server listens, e.g. to print the address).
     pub fn run<S: Send + Sync + 'static>(
-        config: Config,
+        config: impl Into<Settings>,
         app: App<S>,
         ready: impl FnOnce(SocketAddr, ShutdownHandle),
     ) -> Result<(), ServerError> {
@@ -102,7 +121,7 @@ impl Server {
         let conn_config = Arc::new(self.config.conn.clone());
         let mut wakers = Vec::new();
         let mut threads = Vec::new();
-        let metrics = Arc::new(self.app.metrics(vec![Arc::new(log::DroppedLines)]));
+        let metrics = Arc::new(self.app.metrics(vec![Arc::new(crate::logging::DroppedLines)]));
         for (index, listener) in self.listeners.into_iter().enumerate() {
             let (worker, waker) = Worker::new(
                 listener,
@@ -179,14 +198,4 @@ impl ShutdownHandle {
     pub fn began(&self) -> Option<(std::time::Instant, usize)> {
         self.began.get().copied()
     }
-}
-
-/// The operation would block: the socket (or listener) has nothing more for now.
-pub(crate) fn would_block(error: &io::Error) -> bool {
-    error.kind() == io::ErrorKind::WouldBlock
-}
-
-/// A signal interrupted the system call: retry it.
-pub(crate) fn interrupted(error: &io::Error) -> bool {
-    error.kind() == io::ErrorKind::Interrupted
 }

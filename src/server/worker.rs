@@ -18,16 +18,16 @@ use slab::Slab;
 
 use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx, Identity};
-use super::log;
 use super::timers::Timers;
 use super::{interrupted, would_block};
 use crate::app::defer::{Completion, DeferTarget};
-use crate::app::on_loop::TOKENS_PER_SERVICE;
 use crate::app::{App, HeaderValue, HttpError, LoopService};
 use crate::http::date::CachedDate;
 use crate::http::response::Persistence;
 use crate::http::status::StatusCode;
+use crate::logging as log;
 use crate::metrics::{Metrics, WorkerMetrics};
+use crate::on_loop::TOKENS_PER_SERVICE;
 
 /// The worker's listener.
 const LISTENER: Token = Token(0);

@@ -28,7 +28,7 @@ use postgres_protocol::message::backend::DataRowBody;
 
 use super::proto::{Fatal, Login, Notification, Outcome, Phase, Query, Session};
 use super::sql::{REVOKED_CHANNEL, STATEMENTS};
-use crate::server::{interrupted, would_block};
+use crate::nonblocking::{interrupted, would_block};
 use crate::store::{Changes, StoreError};
 
 /// What a query's answer goes to: its rows once its batch committed, or why not.

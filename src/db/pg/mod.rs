@@ -41,7 +41,7 @@ use self::proto::Query;
 use self::setup::SetupError;
 use self::sql::Statement;
 use super::DbError;
-use crate::app::{LoopService, LoopServices};
+use crate::on_loop::{LoopService, LoopServices};
 use crate::store::{Changes, Done, StoreError, TokenRow};
 
 /// Connections per worker unless `--db-connections` says otherwise. Pipelining keeps each
@@ -114,7 +114,7 @@ impl PgStore {
             remotes: Mutex::new(Vec::new()),
             next_remote: AtomicUsize::new(0),
         });
-        match setup::setup(&settings, crate::app::auth::unix_now()) {
+        match setup::setup(&settings, crate::store::unix_now()) {
             Ok(rows) => {
                 tokens(rows);
                 settings.schema_ready.store(true, Ordering::Release);
@@ -186,7 +186,7 @@ fn retry_setup(settings: &Settings, url: &PgUrl, tokens: Box<dyn FnOnce(Vec<Toke
     let mut last = String::new();
     loop {
         std::thread::sleep(wait);
-        match setup::setup(settings, crate::app::auth::unix_now()) {
+        match setup::setup(settings, crate::store::unix_now()) {
             Ok(rows) => {
                 tokens(rows);
                 settings.schema_ready.store(true, Ordering::Release);

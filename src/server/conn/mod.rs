@@ -399,7 +399,7 @@ mod tests {
     const GET_404: &[u8] = b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n";
 
     /// The built-in endpoints without middleware: deterministic output.
-    static APP: std::sync::LazyLock<App> = std::sync::LazyLock::new(App::endpoints);
+    static APP: std::sync::LazyLock<App> = std::sync::LazyLock::new(crate::site::endpoints);
 
     /// A connection over a memory stream, and the driver that lends it what a worker would.
     struct Harness {

@@ -3,7 +3,7 @@
 
 use super::state::{Event, Gone, State};
 use super::{Conn, ConnConfig, MAX_LINGER_BYTES, Stream};
-use crate::server::{interrupted, would_block};
+use crate::nonblocking::{interrupted, would_block};
 
 /// How a `fill` ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

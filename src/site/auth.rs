@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -16,9 +16,9 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::middleware::{Exchange, Middleware, Principal};
-use super::request::Request;
-use super::response::{HeaderValue, HttpError, Response};
+use crate::app::middleware::{Exchange, Middleware, Principal};
+use crate::app::request::Request;
+use crate::app::response::{HeaderValue, HttpError, Response};
 use crate::http::status::StatusCode;
 
 /// How long a token stays valid after login, unless `--token-lifetime` says otherwise.
@@ -30,10 +30,7 @@ pub const MAX_FAILED_LOGINS: u32 = 5;
 /// The window failed logins are counted in.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+pub use crate::store::unix_now;
 
 /// Hashes a password with Argon2id and a random salt, as a PHC string. CPU-heavy: pool only.
 pub fn hash_password(password: &str) -> Result<String, HttpError> {
@@ -202,7 +199,7 @@ impl Middleware for Auth {
         }
     }
 
-    fn describe(&self, operation: &mut super::openapi::Operation) {
+    fn describe(&self, operation: &mut crate::app::openapi::Operation) {
         operation.secured();
     }
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::app::auth::{self, TokenCache};
 use crate::app::blocking::{Blocking, Refused};
 use crate::app::extract::{Extract, Json, Path, Query};
 use crate::app::middleware::Principal;
@@ -21,6 +20,7 @@ use crate::app::{App, Completer, Context, HeaderValue, HttpError, Reply, Request
 use crate::db::pg::PgStore;
 use crate::db::{DbError, DbLocation, Durability, SqliteStore};
 use crate::http::status::StatusCode;
+use crate::site::auth::{self, TokenCache};
 use crate::store::{
     self, Change, ErrorKind, Failures, ItemFields, ItemQuery, NewUser, Store, StoreError, TokenRow,
 };
@@ -159,9 +159,9 @@ impl Services {
 }
 
 /// `/readyz`'s question to the database: does it answer a trivial query?
-pub fn probe(services: &Services) -> crate::app::handlers::health::Probe {
+pub fn probe(services: &Services) -> crate::site::health::Probe {
     let store = Arc::clone(&services.store);
-    crate::app::handlers::health::Probe(Arc::new(move |done| {
+    crate::site::health::Probe(Arc::new(move |done| {
         store.ping(Box::new(move |result| done(result.map_err(|e| e.cause))));
     }))
 }
