@@ -332,6 +332,17 @@ fn the_example_api_through_the_test_client() {
     assert_eq!(client.request("POST", "/notes").json(&json!({ "title": "x" })).send().status, 401);
     // A deferred handler (run_blocking) is waited for.
     assert_eq!(client.get("/slow/5").json::<Value>().unwrap(), json!({ "slept_ms": 5 }));
+    assert_eq!(client.get("/slow/10001").status, 422);
+    // Its own document: the writes carry the key's header and its 401/403.
+    let doc: Value = client.get("/openapi.json").json().unwrap();
+    let create = &doc["paths"]["/notes"]["post"];
+    assert_eq!(create["parameters"][0]["name"], "X-Api-Key");
+    assert!(
+        create["responses"]["401"].is_object() && doc["paths"]["/notes"]["get"]["responses"]["401"].is_null()
+    );
+    assert_eq!(doc["components"]["schemas"]["NoteInput"]["properties"]["title"]["maxLength"], 100);
+    assert_eq!(client.get("/docs").status, 308);
+    assert!(client.get("/docs/").text().contains("swagger-ui"));
 }
 
 #[test]
@@ -340,16 +351,13 @@ fn notes_api_error_codes() {
     let mut client = server.connect();
     let key = "X-Api-Key: secret\r\n";
     let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (get("/notes/abc"), 400, "path parameter \"id\""),
+        // Typed inputs (Path<NoteId>, Json<NoteInput>): a mismatch is 422 naming the fields.
+        (get("/notes/abc"), 422, "validation failed"),
         (get("/notes/999"), 404, "no note 999"),
         (with_body("POST", "/notes", "text/plain", r#"{"title": "x"}"#, key), 415, "application/json"),
         (with_body("POST", "/notes", "application/json", r#"{"title": "x",}"#, key), 400, "line 1 column"),
-        (
-            with_body("POST", "/notes", "application/json", r#"{"nope": 1}"#, key),
-            400,
-            "missing field `title`",
-        ),
-        (with_body("POST", "/notes", "application/json", r#"{"title": ""}"#, key), 422, "1 to 100"),
+        (with_body("POST", "/notes", "application/json", r#"{"nope": 1}"#, key), 422, "validation failed"),
+        (with_body("POST", "/notes", "application/json", r#"{"title": ""}"#, key), 422, "validation failed"),
         (with_body("POST", "/notes", "application/json", r#"{"title": "x"}"#, ""), 401, "X-Api-Key"),
         (
             with_body("POST", "/notes", "application/json", r#"{"title": "x"}"#, "X-Api-Key: no\r\n"),
@@ -369,6 +377,9 @@ fn notes_api_error_codes() {
         assert_eq!(error["error"]["status"], json!(status));
         assert!(error["error"]["message"].as_str().unwrap().contains(message), "{error}");
     }
+    let empty = client.request(&with_body("POST", "/notes", "application/json", r#"{"title": ""}"#, key));
+    let fields = &json_of(&empty)["error"]["fields"];
+    assert_eq!(fields, &json!([{ "field": "title", "message": "must be 1 to 100 characters" }]));
     let first = client.request(&with_body("POST", "/notes", "application/json", r#"{"title": "once"}"#, key));
     assert_eq!(first.status, 201);
     let again = client.request(&with_body("POST", "/notes", "application/json", r#"{"title": "once"}"#, key));
