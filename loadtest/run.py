@@ -246,6 +246,11 @@ def servers(args):
                lambda port, threads, db: [
             str(pollserve), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", db,
             "--db-threads", str(threads)], serves=("hello", "api", "pg", "mix")),
+        Server("pollserve-baseline", f"another pollserve build to compare with (--baseline {args.baseline})",
+               lambda port, threads, db: [
+            str(args.baseline), "--addr", f"127.0.0.1:{port}", "--threads", str(threads), "--db", db,
+            "--db-threads", str(threads)], args.baseline is not None, "no --baseline given",
+               serves=("hello", "api", "pg", "mix")),
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
         Server("may-minihttp", "may-minihttp 0.1.11 (the top Rust entry of TechEmpower's plaintext and JSON "
@@ -287,6 +292,8 @@ def servers(args):
     for server in result:
         if versions.get(server.name):
             server.note += f" (versions: {versions[server.name]})"
+    # The baseline is there only when asked for.
+    result = [s for s in result if s.name != "pollserve-baseline" or args.baseline is not None]
     return [s for s in result if wanted is None or s.name in wanted]
 
 
@@ -779,6 +786,9 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the median is reported")
     parser.add_argument("--servers", help="comma-separated subset of servers")
+    parser.add_argument("--baseline", type=Path,
+                        help="another pollserve binary (say, built from an older commit), measured as the server "
+                             "pollserve-baseline beside this tree's, round by round")
     parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
     parser.add_argument("--out", default=str(RESULTS), help="results directory")
     parser.add_argument("--replot", action="store_true",
