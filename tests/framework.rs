@@ -188,6 +188,7 @@ fn the_document_describes_the_inputs_and_their_rules() {
         add["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/NewPet"
     );
+    assert_eq!(add["requestBody"]["required"], true);
     for status in ["201", "400", "413", "415", "422"] {
         assert!(add["responses"][status].is_object(), "{status}");
     }
@@ -203,4 +204,20 @@ fn the_document_describes_the_inputs_and_their_rules() {
     assert_eq!(names, ["page", "tag"]);
     assert_eq!(list["parameters"][0]["required"], false);
     assert!(doc["paths"]["/openapi.json"]["get"].is_object());
+}
+
+#[test]
+fn a_body_taken_as_it_comes_is_documented_as_optional() {
+    let echo = |request: &Request<'_>, _: &mut Context<'_>| {
+        Response::text(StatusCode::OK, request.body().len().to_string())
+    };
+    let app = App::new()
+        .post("/echo", op(echo).accepts("text/plain"))
+        .openapi("/openapi.json", Info::new("e", "1"));
+    let doc: serde_json::Value = TestClient::new(app).get("/openapi.json").json().unwrap();
+    let body = &doc["paths"]["/echo"]["post"]["requestBody"];
+    assert_eq!(
+        (body["required"].clone(), body["content"]["text/plain"]["schema"]["type"].clone()),
+        (json!(false), json!("string"))
+    );
 }

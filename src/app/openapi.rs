@@ -64,6 +64,8 @@ pub struct Operation {
     description: Option<String>,
     parameters: Vec<Value>,
     body: Vec<Content>,
+    /// Whether a request must have a body (a JSON extractor's); an accepted body is optional.
+    body_required: bool,
     responses: Vec<Documented>,
     errors: BTreeSet<u16>,
     secured: bool,
@@ -91,9 +93,10 @@ impl Operation {
     /// Documents a JSON request body of type `T`.
     pub fn json_body<T: JsonSchema>(&mut self) {
         self.body.push(Content { media: "application/json", schema: Some(schema_of::<T>) });
+        self.body_required = true;
     }
 
-    /// Documents a request body of `media` type and any content.
+    /// Documents an optional request body of `media` type and any content.
     pub fn any_body(&mut self, media: &'static str) {
         self.body.push(Content { media, schema: None });
     }
@@ -115,6 +118,7 @@ impl Operation {
         self.description = other.description.or(self.description.take());
         self.parameters.extend(other.parameters);
         self.body.extend(other.body);
+        self.body_required |= other.body_required;
         self.responses.extend(other.responses);
         self.errors.extend(other.errors);
         self.secured |= other.secured;
@@ -138,7 +142,7 @@ impl Operation {
         if !self.body.is_empty() {
             let content: Map<String, Value> =
                 self.body.iter().map(|c| (c.media.into(), media(c, generator))).collect();
-            out.insert("requestBody".into(), json!({ "required": true, "content": content }));
+            out.insert("requestBody".into(), json!({ "required": self.body_required, "content": content }));
         }
         out.insert("responses".into(), self.render_responses(generator).into());
         if self.secured {
@@ -272,7 +276,8 @@ impl<H> Op<H> {
         )
     }
 
-    /// A request body of `media` type the handler takes (any content; `text/*` is a string).
+    /// A request body of `media` type the handler takes, if sent (any content; `text/*` is a
+    /// string).
     pub fn accepts(mut self, media: &'static str) -> Op<H> {
         self.doc.any_body(media);
         self
