@@ -13,8 +13,9 @@
 //! `minItems`/`maxItems`. Anything else is left to serde, whose error still answers 422.
 
 use std::any::TypeId;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::rc::Rc;
 
 use regex::Regex;
 use schemars::JsonSchema;
@@ -30,17 +31,20 @@ pub struct Rules {
     patterns: HashMap<String, Regex>,
 }
 
-/// The rules of `T`, built once per type.
-pub fn rules_for<T: JsonSchema + 'static>() -> Arc<Rules> {
-    static CACHE: OnceLock<RwLock<HashMap<TypeId, Arc<Rules>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let id = TypeId::of::<T>();
-    if let Some(rules) = cache.read().unwrap_or_else(PoisonError::into_inner).get(&id) {
-        return Arc::clone(rules);
+/// The rules of `T`, built once per type and thread. Each worker keeps its own: a request reads
+/// them with no lock and no atomic operation, so workers never contend for them.
+pub fn rules_for<T: JsonSchema + 'static>() -> Rc<Rules> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<TypeId, Rc<Rules>>> = RefCell::default();
     }
-    let rules = Arc::new(Rules::new(inline_schema::<T>()));
-    cache.write().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::clone(&rules));
-    rules
+    CACHE.with(|cache| {
+        if let Some(rules) = cache.borrow().get(&TypeId::of::<T>()) {
+            return Rc::clone(rules);
+        }
+        let rules = Rc::new(Rules::new(inline_schema::<T>()));
+        cache.borrow_mut().insert(TypeId::of::<T>(), Rc::clone(&rules));
+        rules
+    })
 }
 
 /// `T`'s schema as OpenAPI 3.0 writes it, with no references to other schemas.
