@@ -3,14 +3,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pollserve::app::App;
+use pollserve::site;
 use pollserve::server::conn::ConnConfig;
 use pollserve::server::memory::Driver;
 
+/// pollserve's own endpoints, built once (building them builds the OpenAPI document).
+static APP: std::sync::LazyLock<pollserve::app::App> = std::sync::LazyLock::new(site::endpoints);
+
 fn run(chunks: &[&[u8]]) -> Vec<u8> {
-    let app = App::endpoints();
     let config = ConnConfig { max_head_bytes: 1024, max_body: 4096, ..ConnConfig::default() };
-    let mut driver = Driver::new(&app, config);
+    let mut driver = Driver::new(&APP, config);
     let mut conn = driver.connect();
     for chunk in chunks {
         driver.feed(&mut conn, chunk);
