@@ -21,7 +21,13 @@
 //! - [`middleware`]: the chain around handlers, and the built-in middleware.
 //! - [`defer`]: answering later from another thread.
 //! - [`query`]: strict percent-decoding of paths and queries.
-//! - [`handlers`]: pollserve's own endpoints, defined with this same API.
+//! - [`scope`]: routes under a prefix with middleware of their own.
+//! - [`handler`], [`extract`], [`validate`]: typed inputs (path, query, JSON body), checked
+//!   against the rules declared on their types (422 naming the fields).
+//! - [`openapi`]: the app's OpenAPI document, built from its routes, and `/docs`.
+//! - [`Context`]: the app's state, deferral, blocking work, extensions.
+//!
+//! pollserve's own endpoints are built with this same API, in [`crate::site`].
 
 pub mod access_log;
 pub mod blocking;
