@@ -629,3 +629,25 @@ fn the_library_example_serves_its_route() {
     assert!(response.header("X-Request-Id").is_some());
     assert_eq!(client.get("/hello/Ann?greeting=%zz").status, 400);
 }
+
+#[test]
+fn a_handler_with_state_in_a_scope_keeps_its_blocking_deadline() {
+    // The state's wrapper hands the handler a typed context and must carry `run_blocking`'s
+    // deadline back: past it the answer is 504, as for a handler without state.
+    use std::time::Duration;
+    type Gate = Arc<Mutex<mpsc::Receiver<()>>>;
+    let (release, gate) = mpsc::channel::<()>();
+    let app = App::new().with_state(Arc::new(Mutex::new(gate))).scope("/slow", |slow| {
+        slow.get("/late", |_: &Request<'_>, context: &mut Context<'_, Gate>| {
+            let gate = Arc::clone(context.state());
+            context.run_blocking(Duration::from_millis(200), move || {
+                let _ = gate.lock().unwrap().recv(); // until the test releases it
+                Ok(Response::text(StatusCode::OK, "late"))
+            })
+        })
+    });
+    let server = InProcess::start(app.erase());
+    let late = server.connect().request(&get("/slow/late"));
+    let _ = release.send(());
+    assert_eq!(late.status, 504);
+}
