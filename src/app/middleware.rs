@@ -10,7 +10,7 @@
 //! Writing your own: implement the trait and add it with `App::with` (see
 //! `examples/custom_api.rs`).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -110,6 +110,8 @@ pub struct RequestId {
     head: [u8; HeaderValue::INLINE],
     /// How many bytes of `head` are used.
     head_len: usize,
+    /// Tells this middleware's ids from another's in a thread's cache of the last id.
+    instance: u32,
 }
 
 /// Longest instance name (the request ids' prefix).
@@ -137,43 +139,95 @@ impl RequestId {
         let name = instance.as_bytes();
         head[..name.len()].copy_from_slice(name);
         head[name.len()] = b'-';
-        RequestId { head_len: name.len() + 1, head }
+        static INSTANCES: AtomicU32 = AtomicU32::new(0);
+        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        RequestId { head_len: name.len() + 1, head, instance }
     }
 
     /// `iiiiiiii-tt-nnnnnnnn`: instance, thread, per-thread counter. No shared counter, so
-    /// workers never contend on a cache line for it.
+    /// workers never contend on a cache line for it. Each thread keeps the last id it made: the
+    /// next one of the same middleware is that id with its counter's hex digits incremented in
+    /// place (usually one byte), not formatted again.
     fn generate(&self) -> HeaderValue {
         static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
         thread_local! {
-            /// This thread's number (`u32::MAX` until its first id) and its last counter.
-            static IDS: Cell<(u32, u64)> = const { Cell::new((u32::MAX, 0)) };
+            static IDS: RefCell<LastId> = const { RefCell::new(LastId::NONE) };
         }
-        let (thread, count) = IDS.with(|ids| {
-            let (mut thread, count) = ids.get();
-            if thread == u32::MAX {
-                thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+        IDS.with(|last| {
+            let mut last = last.borrow_mut();
+            if last.thread == u32::MAX {
+                last.thread = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
             }
-            ids.set((thread, count + 1));
-            (thread, count + 1)
-        });
+            last.count += 1;
+            let len = last.len;
+            if last.instance == self.instance && len > 0 && increment_hex(&mut last.bytes[..len]) {
+                return HeaderValue::from_safe_inline(last.bytes, len);
+            }
+            self.render(&mut last)
+        })
+    }
+
+    /// The id for `last`'s thread and counter, written out; kept in `last` when it fits inline.
+    fn render(&self, last: &mut LastId) -> HeaderValue {
         let start = self.head_len;
         // Instance (≤ 16) + dash + thread + dash + counter: inline up to 30 bytes, which holds
         // any thread number and 2^40 requests with a 16-byte name; past that, the long way.
         let digits = |n: u64| (16 - n.leading_zeros() as usize / 4).max(1);
-        if start + digits(u64::from(thread)) + 1 + digits(count) <= HeaderValue::INLINE {
+        let (thread, count) = (u64::from(last.thread), last.count);
+        if start + digits(thread) + 1 + digits(count) <= HeaderValue::INLINE {
             let mut bytes = self.head;
-            let len = push_hex(&mut bytes, start, u64::from(thread), 1);
+            let len = push_hex(&mut bytes, start, thread, 1);
             bytes[len] = b'-';
             let len = push_hex(&mut bytes, len + 1, count, 1);
+            *last = LastId { instance: self.instance, bytes, len, ..*last };
             return HeaderValue::from_safe_inline(bytes, len);
         }
+        last.len = 0;
         let mut buf = [0u8; MAX_INSTANCE + 26];
         buf[..start].copy_from_slice(&self.head[..start]);
-        let mut len = push_hex(&mut buf, start, u64::from(thread), 1);
+        let mut len = push_hex(&mut buf, start, thread, 1);
         buf[len] = b'-';
         len = push_hex(&mut buf, len + 1, count, 1);
         HeaderValue::from_safe_short(&buf[..len])
     }
+}
+
+/// A thread's request-id state: its number, its counter, and the last id it made inline.
+#[derive(Clone, Copy)]
+struct LastId {
+    /// The thread's number (`u32::MAX` until its first id).
+    thread: u32,
+    /// Ids made on this thread.
+    count: u64,
+    /// Which [`RequestId`] made `bytes`.
+    instance: u32,
+    bytes: [u8; HeaderValue::INLINE],
+    /// How many of `bytes` are the id (0: none kept).
+    len: usize,
+}
+
+impl LastId {
+    const NONE: LastId =
+        LastId { thread: u32::MAX, count: 0, instance: u32::MAX, bytes: [0; HeaderValue::INLINE], len: 0 };
+}
+
+/// Adds one to the lowercase hex number at the end of `id`, in place. False when the carry
+/// would run past its first digit (the number needs one more digit: write it out instead).
+fn increment_hex(id: &mut [u8]) -> bool {
+    for digit in id.iter_mut().rev() {
+        match *digit {
+            b'f' => *digit = b'0',
+            b'9' => return set(digit, b'a'),
+            b'0'..=b'8' | b'a'..=b'e' => return set(digit, *digit + 1),
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn set(digit: &mut u8, value: u8) -> bool {
+    *digit = value;
+    true
 }
 
 /// 8 random hex digits (from the clock and the process id if the OS has no randomness).
@@ -330,6 +384,24 @@ mod tests {
         assert!(parts[1..].iter().all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_hexdigit)));
         let random = RequestId::new().generate();
         assert_eq!(random.as_bytes().iter().position(|&b| b == b'-'), Some(8), "8 random hex digits");
+        // Counting up in place, across a new digit and between two middlewares on one thread.
+        let ids = RequestId::for_instance("x");
+        let other = RequestId::for_instance("y");
+        let count = |id: &HeaderValue| {
+            let text = std::str::from_utf8(id.as_bytes()).unwrap().to_owned();
+            u64::from_str_radix(text.rsplit('-').next().unwrap(), 16).unwrap()
+        };
+        let first = count(&ids.generate());
+        for i in 1..40 {
+            let id = if i % 7 == 3 { other.generate() } else { ids.generate() };
+            assert_eq!(count(&id), first + i, "{:?}", String::from_utf8_lossy(id.as_bytes()));
+            assert!(id.as_bytes().starts_with(if i % 7 == 3 { b"y-" } else { b"x-" }));
+        }
+        let mut id = *b"a-0-fff";
+        assert!(!increment_hex(&mut id));
+        let mut id = *b"a-0-19f";
+        assert!(increment_hex(&mut id));
+        assert_eq!(&id, b"a-0-1a0");
         let invalid = RequestId::for_instance("no spaces allowed").generate();
         assert_eq!(invalid.as_bytes().iter().position(|&b| b == b'-'), Some(8), "replaced by a random name");
     }
