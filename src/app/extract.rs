@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::openapi::Operation;
 use super::response::{FieldError, HttpError};
-use super::validate::{Rules, coerce, rules_for};
+use super::validate::{Rules, coerce, rules_for, type_allows};
 use super::{Context, Request};
 
 /// An input a handler can take: made from the request, and described in the document.
@@ -94,10 +94,9 @@ fn from_strings<'a, T: DeserializeOwned>(
 ) -> Result<T, HttpError> {
     let mut object = Map::new();
     let mut faults = Vec::new();
-    let schemas: Vec<(&str, &Value)> = rules.properties().map(|(name, schema, _)| (name, schema)).collect();
     for (key, raw) in pairs {
-        let schema = schemas.iter().find(|(name, _)| *name == key).map(|(_, schema)| *schema);
-        let is_list = schema.is_some_and(|s| s["type"] == "array");
+        let schema = rules.property(key);
+        let is_list = schema.is_some_and(|s| type_allows(s, "array"));
         let item_schema = if is_list { schema.map(|s| &s["items"]) } else { schema };
         let value = match item_schema.map_or(Ok(Value::String(raw.to_owned())), |s| coerce(raw, s)) {
             Ok(value) => value,

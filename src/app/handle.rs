@@ -87,7 +87,7 @@ impl App {
         };
         if route.scope != ROOT_SCOPE {
             exchange.scope = route.scope;
-            let chain = &self.scopes[route.scope];
+            let chain = self.chain(route.scope);
             if let Some(mut response) = chain.iter().find_map(|m| m.before(&view, &mut exchange)) {
                 self.finish(&exchange, &mut response);
                 send(&response, &exchange);
@@ -151,7 +151,7 @@ impl App {
 
     /// Runs the `after` half of the middleware chain on a response, and logs it if it is a 5xx.
     pub fn finish(&self, exchange: &Exchange, response: &mut Response) {
-        let scoped: &[_] = self.scopes.get(exchange.scope).map_or(&[], Vec::as_slice);
+        let scoped = self.chain(exchange.scope);
         for middleware in scoped.iter().rev().chain(self.middleware.iter().rev()) {
             middleware.after(exchange, response);
         }

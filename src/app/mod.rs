@@ -294,14 +294,19 @@ impl<S: Send + Sync + 'static> App<S> {
         let entries = self.router.endpoints().iter().flat_map(|endpoint| {
             endpoint.methods().map(move |(method, route)| {
                 let mut operation = route.doc.clone();
-                let scoped: &[_] = self.scopes.get(route.scope).map_or(&[], Vec::as_slice);
-                for middleware in self.middleware.iter().chain(scoped) {
+                for middleware in self.middleware.iter().chain(self.chain(route.scope)) {
                     middleware.describe(&mut operation);
                 }
-                openapi::Entry { method: method_name(method), pattern: endpoint.pattern(), operation }
+                let method = method.as_str().to_ascii_lowercase();
+                openapi::Entry { method, pattern: endpoint.pattern(), operation }
             })
         });
         openapi::document(info, entries)
+    }
+
+    /// The middleware of scope `scope` (none for the app's own).
+    fn chain(&self, scope: usize) -> &[Arc<dyn Middleware>] {
+        self.scopes.get(scope).map_or(&[], Vec::as_slice)
     }
 
     /// Registers `handler` for `method` and `pattern` in scope `scope`.
@@ -311,22 +316,6 @@ impl<S: Send + Sync + 'static> App<S> {
         if let Err(error) = self.router.insert(method, pattern, route) {
             self.errors.push(error);
         }
-    }
-}
-
-/// A method as OpenAPI names it.
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Get => "get",
-        Method::Head => "head",
-        Method::Post => "post",
-        Method::Put => "put",
-        Method::Patch => "patch",
-        Method::Delete => "delete",
-        Method::Options => "options",
-        Method::Connect => "connect",
-        Method::Trace => "trace",
-        Method::Other => "x-other",
     }
 }
 

@@ -155,7 +155,7 @@ impl Operation {
     /// parameters nothing declared.
     fn parameters_for(&self, pattern: &str) -> Vec<Value> {
         let mut parameters = self.parameters.clone();
-        for name in path_parameters(pattern) {
+        for name in super::router::parameter_names(pattern) {
             let declared = parameters.iter().any(|p| p["in"] == "path" && p["name"] == name);
             if !declared {
                 parameters.push(
@@ -208,14 +208,6 @@ fn operation_id(method: &str, pattern: &str) -> String {
         id.push_str("_root");
     }
     id
-}
-
-/// The names of a pattern's `{name}` and `{*name}` segments.
-fn path_parameters(pattern: &str) -> impl Iterator<Item = &str> {
-    pattern
-        .split('/')
-        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-        .map(|s| s.trim_start_matches('*'))
 }
 
 /// A route pattern as OpenAPI writes it (`{*rest}` is `{rest}`).
@@ -342,7 +334,7 @@ impl Info {
 /// middleware's notes added.
 pub struct Entry<'a> {
     /// `get`, `post` …
-    pub method: &'static str,
+    pub method: String,
     /// The route pattern.
     pub pattern: &'a str,
     /// What to say of it.
@@ -357,7 +349,7 @@ pub fn document<'a>(info: &Info, routes: impl IntoIterator<Item = Entry<'a>>) ->
     let mut secured = false;
     for entry in routes.into_iter().filter(|entry| !entry.operation.hidden) {
         secured |= entry.operation.secured;
-        let rendered = entry.operation.render(entry.method, entry.pattern, &mut generator);
+        let rendered = entry.operation.render(&entry.method, entry.pattern, &mut generator);
         let item = paths.entry(openapi_path(entry.pattern)).or_insert_with(|| json!({}));
         item[entry.method] = rendered;
     }
@@ -408,6 +400,6 @@ mod tests {
         assert_eq!(operation_id("get", "/api/items/{id}"), "get_api_items_id");
         assert_eq!(operation_id("get", "/"), "get_root");
         assert_eq!(openapi_path("/files/{*rest}"), "/files/{rest}");
-        assert_eq!(path_parameters("/a/{x}/b/{*rest}").collect::<Vec<_>>(), ["x", "rest"]);
+        assert_eq!(super::super::router::parameter_names("/a/{x}/b/{*rest}"), ["x", "rest"]);
     }
 }

@@ -268,6 +268,19 @@ impl<T> Router<T> {
     }
 }
 
+/// The names of a pattern's `{name}` and `{*name}` segments, in order (none for a pattern the
+/// router would refuse).
+pub fn parameter_names(pattern: &str) -> Vec<&str> {
+    let segments = parse_pattern(pattern).unwrap_or_default();
+    segments
+        .into_iter()
+        .filter_map(|segment| match segment {
+            Segment::Param(name) | Segment::Wildcard(name) => Some(name),
+            Segment::Static(_) => None,
+        })
+        .collect()
+}
+
 /// `/a/b` for a pattern of static segments only (`/` for none); `None` if it has parameters.
 fn static_path(segments: &[Segment<'_>]) -> Option<String> {
     let mut path = String::new();

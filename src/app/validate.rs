@@ -48,7 +48,7 @@ pub fn rules_for<T: JsonSchema + 'static>() -> Rc<Rules> {
 }
 
 /// `T`'s schema as OpenAPI 3.0 writes it, with no references to other schemas.
-pub fn inline_schema<T: JsonSchema>() -> Value {
+fn inline_schema<T: JsonSchema>() -> Value {
     let settings = SchemaSettings::openapi3().with(|s| s.inline_subschemas = true);
     let mut schema: Value = settings.into_generator().into_root_schema_for::<T>().into();
     if let Some(object) = schema.as_object_mut() {
@@ -64,11 +64,6 @@ impl Rules {
         Rules { schema, patterns }
     }
 
-    /// The schema the rules come from.
-    pub fn schema(&self) -> &Value {
-        &self.schema
-    }
-
     /// The top-level properties: name, schema, required.
     pub fn properties(&self) -> impl Iterator<Item = (&str, &Value, bool)> {
         let required =
@@ -78,6 +73,11 @@ impl Rules {
             .into_iter()
             .flatten()
             .map(move |(name, schema)| (name.as_str(), schema, required(name)))
+    }
+
+    /// The schema of the top-level property `name`, if the type has one.
+    pub fn property(&self, name: &str) -> Option<&Value> {
+        self.schema["properties"].get(name)
     }
 
     /// Every field of `value` that breaks a rule (empty: it keeps them all). `name` is what a
@@ -182,7 +182,7 @@ fn bounds<T: std::fmt::Display + PartialEq>(min: Option<T>, max: Option<T>) -> S
 }
 
 /// Whether the schema's `type` names `name` (as the type or one of a list).
-fn type_allows(schema: &Value, name: &str) -> bool {
+pub fn type_allows(schema: &Value, name: &str) -> bool {
     match &schema["type"] {
         Value::String(t) => t == name,
         Value::Array(types) => types.iter().any(|t| t == name),
@@ -190,13 +190,27 @@ fn type_allows(schema: &Value, name: &str) -> bool {
     }
 }
 
-/// The message when `value` is not of the schema's type.
-fn type_fault(value: &Value, schema: &Value) -> Option<String> {
-    let types: Vec<&str> = match &schema["type"] {
+/// The types the schema's `type` names, `null` aside (none when it names none).
+fn types(schema: &Value) -> Vec<&str> {
+    match &schema["type"] {
         Value::String(t) => vec![t.as_str()],
         Value::Array(types) => types.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
-        _ => return None,
-    };
+        _ => Vec::new(),
+    }
+}
+
+/// `must be an integer`, `must be a string or an array`: what a value of these types is.
+fn must_be(types: &[&str]) -> String {
+    let names: Vec<&str> = types.iter().map(|t| type_name(t)).collect();
+    format!("must be {}", names.join(" or "))
+}
+
+/// The message when `value` is not of the schema's type.
+fn type_fault(value: &Value, schema: &Value) -> Option<String> {
+    let types = types(schema);
+    if types.is_empty() {
+        return None;
+    }
     let fits = |t: &&str| match *t {
         "string" => value.is_string(),
         "integer" => value.is_i64() || value.is_u64(),
@@ -209,12 +223,11 @@ fn type_fault(value: &Value, schema: &Value) -> Option<String> {
     if types.iter().any(fits) {
         return None;
     }
-    let names: Vec<&str> = types.iter().map(|t| type_name(t)).collect();
-    Some(format!("must be {}", names.join(" or ")))
+    Some(must_be(&types))
 }
 
 /// How a message names a JSON Schema type.
-pub fn type_name(json_type: &str) -> &'static str {
+fn type_name(json_type: &str) -> &'static str {
     match json_type {
         "string" => "a string",
         "integer" => "an integer",
@@ -289,10 +302,7 @@ fn collect_patterns(schema: &Value, patterns: &mut HashMap<String, Regex>) {
 /// message saying what it should have been.
 pub fn coerce(raw: &str, schema: &Value) -> Result<Value, String> {
     let wanted = |t: &str| type_allows(schema, t);
-    let fault = || match &schema["type"] {
-        Value::String(t) => format!("must be {}", type_name(t)),
-        _ => "is invalid".to_owned(),
-    };
+    let fault = || must_be(&types(schema));
     if wanted("integer") {
         let number = raw.parse::<i64>().map(Value::from).or_else(|_| raw.parse::<u64>().map(Value::from));
         number.map_err(|_| fault())
