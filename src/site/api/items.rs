@@ -68,7 +68,7 @@ pub(super) struct ItemId(i64);
 impl<S> Extract<S> for ItemId {
     fn extract(request: &Request<'_>, context: &Context<'_, S>) -> Result<ItemId, HttpError> {
         let Path(IdPath { id }) = Path::extract(request, context)?;
-        if id > 0 { Ok(ItemId(id)) } else { Err(HttpError::not_found("no such item")) }
+        if id > 0 { Ok(ItemId(id)) } else { Err(no_such_item()) }
     }
 
     fn describe(operation: &mut Operation) {
@@ -133,11 +133,16 @@ pub(super) fn list_items(
     Ok(deferred.into())
 }
 
+/// 404 for an item that does not exist (or an id no item can have).
+fn no_such_item() -> HttpError {
+    HttpError::not_found("no such item")
+}
+
 /// 404 for an item that does not exist, 403 for one the caller does not own.
 fn changed<T>(change: Change<T>) -> Result<T, HttpError> {
     match change {
         Change::Done(result) => Ok(result),
-        Change::NotFound => Err(HttpError::not_found("no such item")),
+        Change::NotFound => Err(no_such_item()),
         Change::NotOwner => Err(HttpError::new(StatusCode::FORBIDDEN, "not your item")),
     }
 }
@@ -153,7 +158,7 @@ pub(super) fn get_item(
         id,
         answer(completer, |item| match item {
             Some(item) => Ok(Response::json(StatusCode::OK, &Item::from(item))),
-            None => Err(HttpError::not_found("no such item")),
+            None => Err(no_such_item()),
         }),
     );
     Ok(deferred.into())
@@ -167,7 +172,7 @@ pub(super) fn create_item(
     let services = context.state();
     let fields = ItemFields::from(input);
     let store = Arc::clone(&services.store);
-    with_caller(services, request, context, move |owner, completer| {
+    with_caller(request, context, move |owner, completer| {
         let respond = |item: store::Item| {
             Ok(Response::created(&["/api/items/", &item.id.to_string()].concat(), &Item::from(item)))
         };
@@ -183,7 +188,7 @@ pub(super) fn update_item(
     let services = context.state();
     let fields = ItemFields::from(input);
     let store = Arc::clone(&services.store);
-    with_caller(services, request, context, move |caller, completer| {
+    with_caller(request, context, move |caller, completer| {
         let respond = |change| Ok(Response::json(StatusCode::OK, &Item::from(changed(change)?)));
         store.update_item(id, caller.user_id, fields, auth::unix_now(), answer(completer, respond));
     })
@@ -196,7 +201,7 @@ pub(super) fn delete_item(
 ) -> Result<Reply, HttpError> {
     let services = context.state();
     let store = Arc::clone(&services.store);
-    with_caller(services, request, context, move |caller, completer| {
+    with_caller(request, context, move |caller, completer| {
         let respond = |change| changed(change).map(|()| Response::no_content());
         store.delete_item(id, caller.user_id, answer(completer, respond));
     })

@@ -273,11 +273,11 @@ fn rfc3339(unix: i64) -> String {
 /// the token cache, or, for a token this instance has not seen (another instance on the same
 /// database issued it), the one the store finds (then cached). 401 when there is none.
 fn with_caller(
-    services: &Arc<Services>,
     request: &Request<'_>,
     context: &mut Context<'_, Api>,
     then: impl FnOnce(Principal, Completer) + Send + 'static,
 ) -> Result<Reply, HttpError> {
+    let services = context.state();
     let known = context.principal().cloned();
     let token = auth::bearer(request).ok_or_else(|| auth::unauthorized(auth::AuthError::Missing))?;
     let hash = auth::token_hash(token);

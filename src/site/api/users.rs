@@ -193,7 +193,7 @@ pub(super) fn logout(request: &Request<'_>, context: &mut Context<'_, Api>) -> R
     let hash = auth::token_hash(token);
     let store = Arc::clone(&services.store);
     let tokens = Arc::clone(&services.tokens);
-    with_caller(services, request, context, move |_, completer| {
+    with_caller(request, context, move |_, completer| {
         let respond = move |()| {
             tokens.revoke(&hash);
             Ok(Response::no_content())
