@@ -149,9 +149,9 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
     };
     let target_start = method_len + 1;
     // The target up to its first `?` and then the rest: the query is found on the way.
-    let before_query = span(line, target_start, &TARGET_BEFORE_QUERY);
+    let before_query = span_target(line, target_start, true);
     let target_len = match line.get(target_start + before_query) {
-        Some(b'?') => before_query + 1 + span(line, target_start + before_query + 1, &TARGET),
+        Some(b'?') => before_query + 1 + span_target(line, target_start + before_query + 1, false),
         _ => before_query,
     };
     let version_start = target_start + target_len + 1;
@@ -168,10 +168,14 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
         return judge(line, at, false);
     }
     let end = version_start + VERSION_LEN;
-    let version = match line.get(version_start..end + 2) {
-        // Most requests: one comparison for the version and the line's end.
-        Some(b"HTTP/1.1\r\n") => Version::Http11,
-        _ => match version(line.get(version_start..).unwrap_or_default()) {
+    // As an array, not a slice, so the comparison is two integer compares and no call.
+    let common: Option<&[u8; VERSION_LEN + 2]> =
+        line.get(version_start..end + 2).and_then(|b| b.try_into().ok());
+    // Most requests: one comparison for the version and the line's end.
+    let version = if common == Some(b"HTTP/1.1\r\n") {
+        Version::Http11
+    } else {
+        match version(line.get(version_start..).unwrap_or_default()) {
             Err(at) => return judge(line, version_start + at, false),
             Ok(Parsed::Partial) => return judge(line, line.len(), false),
             Ok(Parsed::Complete(Err(at))) => return unsupported(line, version_start + at),
@@ -179,18 +183,21 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
                 Some(b"\r\n") => version,
                 _ => return judge(line, end, true),
             },
-        },
+        }
     };
-    // Every byte of the line is ASCII (the tables admit nothing else): these cannot fail.
-    let text = |bytes| std::str::from_utf8(bytes).map_err(|_| INVALID);
+    // Every byte of the line is ASCII (the tables admit nothing else): this cannot fail. One
+    // check of the whole line costs less than one of the target alone (it goes a word at a
+    // time), and the method and target are slices of it.
+    let text = std::str::from_utf8(&line[..end]).map_err(|_| INVALID)?;
+    let slice = |from: usize, to: usize| text.get(from..to).ok_or(INVALID);
     let method = known.unwrap_or_else(|| Method::from_token(&line[..method_len]));
     Ok(Parsed::Complete(RequestLine {
         method,
         method_token: match method {
-            Method::Other => text(&line[..method_len])?,
+            Method::Other => slice(0, method_len)?,
             known => known.as_str(),
         },
-        target: text(&line[target_start..target_start + target_len])?,
+        target: slice(target_start, target_start + target_len)?,
         query_at: (before_query < target_len).then_some(before_query),
         version,
         len: start + end + 2,
@@ -270,6 +277,30 @@ fn span(line: &[u8], from: usize, table: &[bool; 256]) -> usize {
     n
 }
 
+/// [`span`] over a request target: eight bytes at a time while all eight are visible ASCII
+/// (and no `?` when `stop_at_query`), then byte by byte to the exact end. Half the work of the
+/// byte loop on a typical path; the same answer (a unit test compares them).
+fn span_target(line: &[u8], from: usize, stop_at_query: bool) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let bytes = line.get(from..).unwrap_or_default();
+    let mut n = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else { break };
+        let x = u64::from_ne_bytes(word);
+        let below = x.wrapping_sub(ONES * 0x21) & !x; // a byte under 0x21 (space, controls)
+        let above = x.wrapping_add(ONES) | x; // a byte over 0x7e (DEL, non-ASCII)
+        let q = x ^ (ONES * u64::from(b'?'));
+        let query = if stop_at_query { q.wrapping_sub(ONES) & !q } else { 0 };
+        if (below | above | query) & HIGH != 0 {
+            break;
+        }
+        n += 8;
+    }
+    let table = if stop_at_query { &TARGET_BEFORE_QUERY } else { &TARGET };
+    n + span(bytes, n, table)
+}
+
 /// A table of the bytes `$b` for which `$accept` holds, built at compile time.
 macro_rules! byte_table {
     (|$b:ident| $accept:expr) => {{
@@ -302,6 +333,27 @@ static PRINTABLE: [bool; 256] = byte_table!(|b| b >= 0x20 && b < 0x80);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_target_span_eight_at_a_time_matches_the_byte_loop() {
+        // Every byte value at every position of a 19-byte target (two words and a tail),
+        // behind a varying start, with and without stopping at `?`.
+        for at in 0..19 {
+            for byte in 0..=255u8 {
+                let mut line = b"x/abcdefgh/ijklmnopq HTTP/1.1".to_vec();
+                line[1 + at] = byte;
+                for from in 0..3 {
+                    for (stop, table) in [(true, &TARGET_BEFORE_QUERY), (false, &TARGET)] {
+                        assert_eq!(
+                            span_target(&line, from, stop),
+                            span(&line, from, table),
+                            "{byte} at {at}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     fn verdict(raw: &[u8]) -> Result<Option<(Method, &str, Version, usize)>, RequestError> {
         parse(raw).map(|p| p.complete().map(|l| (l.method, l.target, l.version, l.len)))
