@@ -57,7 +57,7 @@ impl App {
         // a `%`, so a path with escapes is not found here and is decoded below.)
         let exact = self.router.find_exact(path);
         let segments = match exact {
-            None if path != "*" => Some(query::decode_path(path)),
+            None if path != b"*" => Some(query::decode_path(http::text(path))),
             _ => None,
         };
         let (params, target) = match (exact, &segments) {

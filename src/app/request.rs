@@ -39,22 +39,22 @@ impl<'a> Request<'a> {
 
     /// The request target exactly as sent.
     pub fn target(&self) -> &'a str {
-        self.inner.head.target
+        http::text(self.inner.head.target)
     }
 
     /// The path, still percent-encoded.
     pub fn path(&self) -> &'a str {
-        self.inner.head.path
+        http::text(self.inner.head.path)
     }
 
     /// The raw query string after `?`, if any.
     pub fn query_str(&self) -> Option<&'a str> {
-        self.inner.head.query
+        self.inner.head.query.map(http::text)
     }
 
     /// The decoded query (400 on an invalid encoding).
     pub fn query(&self) -> Result<Query<'a>, HttpError> {
-        Query::parse(self.inner.head.query.unwrap_or(""))
+        Query::parse(self.query_str().unwrap_or(""))
     }
 
     /// `HTTP/1.0` or `HTTP/1.1`.

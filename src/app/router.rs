@@ -123,7 +123,7 @@ pub struct Router<T> {
     endpoints: Vec<Endpoint<T>>,
     /// The routes without parameters, by their whole path (`/a/b`, `/`): a path without
     /// escapes is looked up here in one step, before it is split and decoded.
-    exact: FxHashMap<Box<str>, usize>,
+    exact: FxHashMap<Box<[u8]>, usize>,
 }
 
 impl<T> Default for Router<T> {
@@ -229,7 +229,7 @@ impl<T> Router<T> {
                 // A `%` in a route's path is literal, while a request path's `%` starts an
                 // escape: such routes are found by their decoded segments only.
                 if let Some(path) = static_path(&segments).filter(|path| !path.contains('%')) {
-                    self.exact.insert(path.into(), id);
+                    self.exact.insert(path.as_bytes().into(), id);
                 }
                 id
             }
@@ -256,8 +256,9 @@ impl<T> Router<T> {
     /// The endpoint of a route without parameters (nor `%`) whose path is exactly `path`. When
     /// found, this is what [`Router::find`] gives for the path's segments (static segments win
     /// over parameters, and the path has no escapes), in one hash lookup.
-    pub fn find_exact(&self, path: &str) -> Option<&Endpoint<T>> {
-        self.exact.get(path).map(|&id| &self.endpoints[id])
+    /// The path is bytes, as the request line keeps it: no UTF-8 check to route a request.
+    pub fn find_exact(&self, path: impl AsRef<[u8]>) -> Option<&Endpoint<T>> {
+        self.exact.get(path.as_ref()).map(|&id| &self.endpoints[id])
     }
 
     /// The endpoint whose pattern matches the decoded path `segments`, and the parameters.
@@ -351,7 +352,7 @@ mod tests {
             match exact {
                 // Only routes without parameters are in the exact table, and they match the same.
                 Some(pattern) => assert_eq!(Some(pattern), walked, "{path}"),
-                None => assert!(walked.is_none() || !r.exact.contains_key(path), "{path}"),
+                None => assert!(walked.is_none() || !r.exact.contains_key(path.as_bytes()), "{path}"),
             }
         }
         assert_eq!(r.find_exact("/items/new").map(|e| e.pattern.as_str()), Some("/items/new"), "static wins");

@@ -13,7 +13,7 @@ use super::error::RequestError;
 pub use super::framing::Framing;
 use super::framing::HeaderFacts;
 use super::request_line::{self, RequestLine};
-pub use super::request_line::{BARE_LF, MAX_REQUEST_LINE, Method, Parsed, Version};
+pub use super::request_line::{BARE_LF, MAX_REQUEST_LINE, Method, Parsed, Version, text};
 
 /// Most header fields one request may carry; one more is answered with 431. Browsers send ~15;
 /// nginx and hyper cap around 100. 64 keeps the parser's stack array at 2 KiB.
@@ -56,11 +56,12 @@ pub struct Head<'a> {
     /// The method token exactly as sent.
     pub method_token: &'a str,
     /// The request target exactly as sent (origin-, absolute-, authority- or asterisk-form).
-    pub target: &'a str,
+    /// Target, path and query are visible ASCII, kept as bytes; [`text`] gives the `&str`.
+    pub target: &'a [u8],
     /// The path part of the target (`/` for an absolute-form target with no path).
-    pub path: &'a str,
+    pub path: &'a [u8],
     /// The raw query after `?`, if any.
-    pub query: Option<&'a str>,
+    pub query: Option<&'a [u8]>,
     /// HTTP/1.0 or HTTP/1.1.
     pub version: Version,
     /// Header fields in the order received.
@@ -210,41 +211,39 @@ fn header_error(error: httparse::Error) -> RequestError {
 /// `query_at`: where the target's first `?` is, if the caller knows.
 fn split_target(
     method: Method,
-    target: &str,
+    target: &[u8],
     query_at: Option<usize>,
-) -> Result<(&str, Option<&str>), RequestError> {
-    let path_and_query = if target.starts_with('/') {
-        // '?' is ASCII: the cut is a char boundary.
+) -> Result<(&[u8], Option<&[u8]>), RequestError> {
+    let path_and_query = if target.starts_with(b"/") {
         return Ok(match query_at.and_then(|at| target.split_at_checked(at)) {
             Some((path, query)) => (path, Some(&query[1..])),
             None => (target, None),
         });
     } else if let Some(rest) = strip_scheme(target) {
         // absolute-form: skip the authority; the path starts at the first '/' (or is empty).
-        let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+        let path_start = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
         match &rest[path_start..] {
-            "" => "/",
-            p if p.starts_with('?') => return Ok(("/", Some(&p[1..]))),
+            b"" => b"/",
+            p if p.starts_with(b"?") => return Ok((b"/", Some(&p[1..]))),
             p => p,
         }
-    } else if target == "*" && method == Method::Options {
-        return Ok(("*", None));
+    } else if target == b"*" && method == Method::Options {
+        return Ok((b"*", None));
     } else if method == Method::Connect {
         return Ok((target, None));
     } else {
         return Err(RequestError::Malformed("invalid request target"));
     };
-    // A plain scan of the bytes: `str::split_once(char)` (and memchr) set up a searcher that
-    // costs more than the scan of a short target.
-    Ok(match path_and_query.as_bytes().iter().position(|&b| b == b'?') {
+    Ok(match path_and_query.iter().position(|&b| b == b'?') {
         Some(at) => (&path_and_query[..at], Some(&path_and_query[at + 1..])),
         None => (path_and_query, None),
     })
 }
 
-fn strip_scheme(target: &str) -> Option<&str> {
-    let (scheme, rest) = target.split_at_checked(target.find("://")?)?;
-    let known = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+fn strip_scheme(target: &[u8]) -> Option<&[u8]> {
+    let at = target.windows(3).position(|w| w == b"://")?;
+    let (scheme, rest) = target.split_at(at);
+    let known = scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https");
     known.then(|| &rest[3..])
 }
 
@@ -280,7 +279,7 @@ impl HeadIndex {
             method: head.method,
             version: head.version,
             method_token: span(head.method_token.as_bytes()),
-            target: span(head.target.as_bytes()),
+            target: span(head.target),
             headers: head.headers.iter().map(|h| (span(h.name.as_bytes()), span(h.value))).collect(),
             len: head.len,
             framing: head.framing,
@@ -305,8 +304,8 @@ impl HeadIndex {
         for (slot, &(name, value)) in headers.iter_mut().zip(&self.headers) {
             *slot = Header { name: text(name), value: bytes(value) };
         }
-        let target = text(self.target);
-        let query_at = target.bytes().position(|b| b == b'?');
+        let target = bytes(self.target);
+        let query_at = target.iter().position(|&b| b == b'?');
         let (path, query) = split_target(self.method, target, query_at).unwrap_or((target, None));
         Head {
             method: self.method,
@@ -356,7 +355,9 @@ mod tests {
     fn parse(raw: &[u8]) -> Result<Option<Summary>, RequestError> {
         let mut slots = header_slots();
         let head = parse_head(raw, &mut slots, LIMIT)?.complete();
-        Ok(head.map(|h| (h.method, h.path.to_owned(), h.query.map(str::to_owned), h.framing, h.keep_alive)))
+        Ok(head.map(|h| {
+            (h.method, text(h.path).to_owned(), h.query.map(|q| text(q).to_owned()), h.framing, h.keep_alive)
+        }))
     }
 
     fn status(raw: &[u8]) -> u16 {
