@@ -55,20 +55,23 @@ impl App {
         let path = request.head.path;
         // Most paths name a route without parameters: one lookup. (No such route's path holds
         // a `%`, so a path with escapes is not found here and is decoded below.)
-        let exact = self.router.find_exact(path);
-        let segments = match exact {
-            None if path != b"*" => Some(query::decode_path(http::text(path))),
-            _ => None,
-        };
-        let (params, target) = match (exact, &segments) {
-            (Some(endpoint), _) => {
+        // Decoded only when the lookup fails; assigned in that branch alone, so the common
+        // path pays no drop for it.
+        let segments;
+        let (params, target) = match self.router.find_exact(path) {
+            Some(endpoint) => {
                 exchange.route = endpoint.id();
                 (Params::new(), Self::target(endpoint, method))
             }
-            (None, Some(Ok(segments))) => self.resolve(segments, method, &mut exchange),
-            (None, Some(Err(error))) => (Params::new(), Target::Error(error.clone())),
-            (None, None) if method == Method::Options => (Params::new(), Target::ServerOptions),
-            (None, None) => (Params::new(), Target::NotFound),
+            None if path == b"*" && method == Method::Options => (Params::new(), Target::ServerOptions),
+            None if path == b"*" => (Params::new(), Target::NotFound),
+            None => {
+                segments = query::decode_path(http::text(path));
+                match &segments {
+                    Ok(segments) => self.resolve(segments, method, &mut exchange),
+                    Err(error) => (Params::new(), Target::Error(error.clone())),
+                }
+            }
         };
         let view = Request::new(request, params, env.peer);
         if let Some(mut response) = self.middleware.iter().find_map(|m| m.before(&view, &mut exchange)) {

@@ -37,11 +37,13 @@ impl<S: Stream> Conn<S> {
     fn read_head(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let mut slots = request::header_slots();
         let buf = self.input.unconsumed();
-        let head = match request::parse_head(buf, &mut slots, ctx.config.max_head_bytes) {
+        // Borrowed where it was parsed: moving the head out would copy its ~150 bytes.
+        let parsed = request::parse_head(buf, &mut slots, ctx.config.max_head_bytes);
+        let head = match &parsed {
             Ok(Parsed::Complete(head)) => head,
             Ok(Parsed::Partial) => return false,
             Err(error) => {
-                self.reject(error, ctx);
+                self.reject(*error, ctx);
                 return true;
             }
         };
@@ -59,14 +61,14 @@ impl<S: Stream> Conn<S> {
             if total <= buf.len() {
                 self.tickets += 1;
                 let sender = (&self.identity, self.tickets);
-                let event = respond(&head, &buf[head.len..total], &mut self.output, sender, self.trace, ctx);
+                let event = respond(head, &buf[head.len..total], &mut self.output, sender, self.trace, ctx);
                 self.input.consume(total);
                 self.transition(event);
                 return true;
             }
         }
         let pending = Box::new(PendingBody {
-            head: HeadIndex::of(&head, buf),
+            head: HeadIndex::of(head, buf),
             kind,
             continue_owed: head.expect_continue,
         });
