@@ -254,7 +254,8 @@ def servers(args):
         Server("actix-web", "actix-web 4, `workers(n)`", lambda port, threads, db: [
             str(actix), f"127.0.0.1:{port}", str(threads)], actix is not None, actix_why),
         Server("may-minihttp", "may-minihttp 0.1.11 (the top Rust entry of TechEmpower's plaintext and JSON "
-               "tables): stackful coroutines on may, n workers", lambda port, threads, db: [
+               "tables): stackful coroutines on may, n workers; built with its TechEmpower entry's release "
+               "profile (one codegen unit, thin LTO, panic = abort)", lambda port, threads, db: [
             str(may), f"127.0.0.1:{port}", str(threads)], may is not None, may_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
             str(axum), f"127.0.0.1:{port}", str(threads)], axum is not None, axum_why),

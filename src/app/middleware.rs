@@ -307,33 +307,7 @@ impl Cors {
     fn allows(&self, origin: &[u8]) -> bool {
         self.allowed_origins.iter().any(|allowed| allowed == "*" || allowed.as_bytes() == origin)
     }
-}
 
-impl Middleware for Cors {
-    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
-        // No origin is allowed and this is no preflight: nothing to find out (the default, so
-        // most requests skip the header lookup).
-        if self.allowed_origins.is_empty() && request.method() != Method::Options {
-            return None;
-        }
-        self.check(request, exchange)
-    }
-
-    fn after(&self, exchange: &Exchange, response: &mut Response) {
-        if let Some(origin) = &exchange.cors_origin {
-            allow_origin(origin, response);
-        }
-    }
-}
-
-/// Lets `origin` read `response`. Out of line, like [`Cors::check`].
-#[inline(never)]
-fn allow_origin(origin: &HeaderValue, response: &mut Response) {
-    response.headers.push(("Access-Control-Allow-Origin", origin.clone()));
-    response.headers.push(("Vary", HeaderValue::from_static("Origin")));
-}
-
-impl Cors {
     /// [`Middleware::before`] once there is something to check. Out of line, so the common
     /// early return does not pay for this body's stack frame.
     #[inline(never)]
@@ -361,6 +335,30 @@ impl Cors {
         }
         Some(response)
     }
+}
+
+impl Middleware for Cors {
+    fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
+        // No origin is allowed and this is no preflight: nothing to find out (the default, so
+        // most requests skip the header lookup).
+        if self.allowed_origins.is_empty() && request.method() != Method::Options {
+            return None;
+        }
+        self.check(request, exchange)
+    }
+
+    fn after(&self, exchange: &Exchange, response: &mut Response) {
+        if let Some(origin) = &exchange.cors_origin {
+            allow_origin(origin, response);
+        }
+    }
+}
+
+/// Lets `origin` read `response`. Out of line, like [`Cors::check`].
+#[inline(never)]
+fn allow_origin(origin: &HeaderValue, response: &mut Response) {
+    response.headers.push(("Access-Control-Allow-Origin", origin.clone()));
+    response.headers.push(("Vary", HeaderValue::from_static("Origin")));
 }
 
 /// Adds `Server-Timing: app;dur=<ms>`: the time from the handler's start to its response
