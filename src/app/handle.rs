@@ -105,19 +105,20 @@ impl App {
             due_within: None,
             state: &(),
         };
-        let mut result = catch_unwind(AssertUnwindSafe(|| (route.handler)(&view, &mut context)));
+        let mut reply = None;
+        let caught = catch_unwind(AssertUnwindSafe(|| (route.handler)(&view, &mut context, &mut reply)));
         let due_within = context.due_within;
         // What the handler returns decides, and nothing else: the `Deferred` marker waits for its
         // Completer; a response or error (or a panic) is answered now, even after `defer()`,
         // and a Completer of this request answering later is ignored (its ticket is spent).
         let mut panicked: Response;
-        let response = match &mut result {
-            Ok(Reply::Now(response)) => response,
-            Ok(Reply::Later(_)) => {
+        let response = match (caught, &mut reply) {
+            (Ok(()), Some(Reply::Now(response))) => response,
+            (Ok(()), Some(Reply::Later(_))) => {
                 exchange.due_within = due_within;
                 return Outcome::Deferred(Box::new(exchange));
             }
-            Err(_) => {
+            _ => {
                 panicked = HttpError::internal("the handler panicked").into();
                 &mut panicked
             }

@@ -55,7 +55,10 @@ where
     R: Into<Reply>,
 {
     fn into_parts(self) -> (TypedHandler<S>, Operation) {
-        (Arc::new(move |request, context| self(request, context).into()), Operation::default())
+        (
+            Arc::new(move |request, context, reply| *reply = Some(self(request, context).into())),
+            Operation::default(),
+        )
     }
 }
 
@@ -70,9 +73,11 @@ where
         let mut doc = Operation::default();
         E::describe(&mut doc);
         let handler =
-            move |request: &Request<'_>, context: &mut Context<'_, S>| match E::extract(request, context) {
-                Ok(inputs) => self(request, context, inputs).into(),
-                Err(error) => error.into(),
+            move |request: &Request<'_>, context: &mut Context<'_, S>, reply: &mut Option<Reply>| {
+                *reply = Some(match E::extract(request, context) {
+                    Ok(inputs) => self(request, context, inputs).into(),
+                    Err(error) => error.into(),
+                });
             };
         (Arc::new(handler), doc)
     }

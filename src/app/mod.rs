@@ -106,11 +106,13 @@ impl<T: Into<Reply>, E: Into<Reply>> From<Result<T, E>> for Reply {
 }
 
 /// A request handler, as the app keeps it (handlers of an app with state see it through a
-/// [`Context`] of their state type; see [`App::with_state`]).
-pub type Handler = Arc<dyn Fn(&Request<'_>, &mut Context<'_>) -> Reply + Send + Sync>;
+/// [`Context`] of their state type; see [`App::with_state`]). It puts its reply in the slot
+/// it is given: a reply returned through `catch_unwind` is copied on its way out, a few hundred
+/// bytes just written, on every request.
+pub type Handler = Arc<dyn Fn(&Request<'_>, &mut Context<'_>, &mut Option<Reply>) + Send + Sync>;
 
 /// A handler of an app whose state is `S`.
-pub type TypedHandler<S> = Arc<dyn Fn(&Request<'_>, &mut Context<'_, S>) -> Reply + Send + Sync>;
+pub type TypedHandler<S> = Arc<dyn Fn(&Request<'_>, &mut Context<'_, S>, &mut Option<Reply>) + Send + Sync>;
 
 /// What the router finds for a method and path: the handler, and the scope whose middleware
 /// runs around it.
@@ -327,11 +329,10 @@ fn erase_state<S: Send + Sync + 'static>(state: &Arc<S>, typed: TypedHandler<S>)
         return *plain;
     }
     let state = Arc::clone(state);
-    Arc::new(move |request, context| {
+    Arc::new(move |request, context, reply| {
         let mut with_state = context.with_state(&*state);
-        let reply = typed(request, &mut with_state);
+        typed(request, &mut with_state, reply);
         context.due_within = with_state.due_within;
-        reply
     })
 }
 
