@@ -340,12 +340,18 @@ impl<S: Stream> Conn<S> {
     }
 
     /// The single place the state changes ([`State::next`] holds the rules); traces changes.
+    #[inline]
     fn transition(&mut self, event: Event) {
         // The event of almost every request changes nothing (the table says so too): skip
-        // moving the state and the event through it.
+        // moving the state and the event through it, and the call.
         if matches!((&self.state, &event), (State::ReadingHead, Event::Responded { keep_alive: true })) {
             return;
         }
+        self.change(event);
+    }
+
+    /// [`Conn::transition`] through the table, traced when tracing.
+    fn change(&mut self, event: Event) {
         let state = std::mem::replace(&mut self.state, State::Closed(Gone::Failed));
         if !self.trace {
             self.state = state.next(event);
