@@ -260,8 +260,8 @@ impl<T> Router<T> {
 
     /// The endpoint of a route without parameters (nor `%`) whose path is exactly `path`. When
     /// found, this is what [`Router::find`] gives for the path's segments (static segments win
-    /// over parameters, and the path has no escapes), in one hash lookup.
-    /// The path is bytes, as the request line keeps it: no UTF-8 check to route a request.
+    /// over parameters, and the path has no escapes), by comparing it with the few fixed paths
+    /// of its length. The path is bytes, as the request line keeps it: no UTF-8 check to route.
     pub fn find_exact(&self, path: impl AsRef<[u8]>) -> Option<&Endpoint<T>> {
         let path = path.as_ref();
         let same_length = self.exact.get(path.len())?;

@@ -295,14 +295,12 @@ impl HeadIndex {
 
     /// The head again, borrowed from `buf`, which starts with the bytes it was parsed from.
     pub fn view<'a>(&self, buf: &'a [u8], slots: &'a mut HeaderSlots<'a>) -> Head<'a> {
-        // The spans were cut from `buf` at UTF-8 boundaries: these lookups do not fail.
-        let text = |(start, end): Span| {
-            std::str::from_utf8(buf.get(start..end).unwrap_or_default()).unwrap_or_default()
-        };
+        // The spans were cut from `buf` around ASCII tokens: these lookups do not fail.
         let bytes = |(start, end): Span| buf.get(start..end).unwrap_or_default();
+        let str_at = |span: Span| text(bytes(span));
         let headers = slots.for_count(self.headers.len());
         for (slot, &(name, value)) in headers.iter_mut().zip(&self.headers) {
-            *slot = Header { name: text(name), value: bytes(value) };
+            *slot = Header { name: str_at(name), value: bytes(value) };
         }
         let target = bytes(self.target);
         let query_at = target.iter().position(|&b| b == b'?');
@@ -311,7 +309,7 @@ impl HeadIndex {
             method: self.method,
             // A known method's token is static, not in the buffer.
             method_token: match self.method {
-                Method::Other => text(self.method_token),
+                Method::Other => str_at(self.method_token),
                 known => known.as_str(),
             },
             target,

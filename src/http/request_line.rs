@@ -201,9 +201,10 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<RequestLine<'_>>, RequestError> {
     }))
 }
 
-/// Bytes of a parsed request line (method, target, path, query) as text. The line admits only
-/// visible ASCII, so this is never the empty fallback; it is a check, not a conversion, and
-/// runs only where a `&str` is asked for (a handler reading its path, the router's slow walk).
+/// Bytes of a parsed head that its parsers admit only as visible ASCII (the request line's
+/// method, target, path and query; header names, which are tokens) as text: never the empty
+/// fallback. It is a check, not a conversion, and runs only where a `&str` is asked for (a
+/// handler reading its path, the router's slow walk, a head viewed again for its body).
 pub fn text(ascii: &[u8]) -> &str {
     std::str::from_utf8(ascii).unwrap_or_default()
 }

@@ -86,14 +86,12 @@ impl Precomputed {
         headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
         head_only: bool,
     ) {
-        // Fewer, larger copies than the general encoder: `Date: ` is in the head, the end of
-        // the head and the body are one slice, and keep-alive needs no `Connection` line.
+        // Fewer, larger copies than the general encoder: `Date: ` is in the head, and the end
+        // of the head and the body are one slice.
         out.extend_from_slice(&self.head);
         out.extend_from_slice(date.as_bytes());
         write_headers(out, headers);
-        if persistence != Persistence::KeepAlive {
-            out.extend_from_slice(persistence.header_line());
-        }
+        write_connection(out, persistence);
         out.extend_from_slice(if head_only { &self.tail[..HEAD_END.len()] } else { &self.tail });
     }
 }
@@ -175,8 +173,17 @@ fn write_date_and_headers<'h>(
     out.extend_from_slice(DATE_NAME);
     out.extend_from_slice(date.as_bytes());
     write_headers(out, headers);
-    out.extend_from_slice(persistence.header_line());
+    write_connection(out, persistence);
     out.extend_from_slice(b"\r\n");
+}
+
+/// The `Connection` line `persistence` needs, if any (HTTP/1.1 keep-alive needs none, and then
+/// nothing is copied at all).
+#[inline]
+fn write_connection(out: &mut Vec<u8>, persistence: Persistence) {
+    if persistence != Persistence::KeepAlive {
+        out.extend_from_slice(persistence.header_line());
+    }
 }
 
 /// The name of the `Date` header, which both encoders write first among the varying lines.
