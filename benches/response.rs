@@ -20,16 +20,21 @@ fn bench_encode(c: &mut Criterion) {
     group.bench_function("precomputed_root", |b| {
         b.iter(|| {
             out.clear();
-            Response::precomputed(&HELLO).write_to(&mut out, &date, Persistence::KeepAlive, false);
+            Response::precomputed(&HELLO).write_to(&mut out, &date, Persistence::KeepAlive, false, None);
             black_box(out.len())
         })
     });
     group.bench_function("precomputed_root_with_request_id", |b| {
         b.iter(|| {
             out.clear();
-            let response = Response::precomputed(&HELLO)
-                .with_header("X-Request-Id", HeaderValue::try_from_bytes(b"5f3a9c2e-0-1a2b").unwrap());
-            response.write_to(&mut out, &date, Persistence::KeepAlive, false);
+            let id = HeaderValue::try_from_bytes(b"5f3a9c2e-0-1a2b");
+            Response::precomputed(&HELLO).write_to(
+                &mut out,
+                &date,
+                Persistence::KeepAlive,
+                false,
+                id.as_ref(),
+            );
             black_box(out.len())
         })
     });
@@ -43,8 +48,9 @@ fn bench_encode(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let env = HandleEnv { now: Instant::now(), metrics: None, peer: None, defer: None };
-            let send = |response: &Response, _: &Exchange| {
-                response.write_to(&mut out, &date, Persistence::KeepAlive, false)
+            let send = |response: &Response, exchange: &Exchange| {
+                let id = exchange.request_id.as_ref();
+                response.write_to(&mut out, &date, Persistence::KeepAlive, false, id)
             };
             black_box(app.handle(black_box(&request), &env, send));
             black_box(out.len())
@@ -59,6 +65,7 @@ fn bench_encode(c: &mut Criterion) {
                 &date,
                 Persistence::KeepAlive,
                 false,
+                None,
             );
             black_box(out.len())
         })

@@ -166,15 +166,16 @@ impl App {
 
     /// The answer to a request the connection refused before routing it (bad framing, a
     /// limit, a timeout, capacity): `error` as a response that went through the middleware's
-    /// `rejected` and `after` hooks, so it carries a request id and is logged like any other.
-    pub fn reject(&self, error: HttpError, now: Instant) -> Response {
+    /// `rejected` and `after` hooks, lent to `send` with its exchange (so it carries a request
+    /// id and is logged like any other).
+    pub fn reject(&self, error: HttpError, now: Instant, send: impl FnOnce(&Response, &Exchange)) {
         let mut exchange = Exchange::new(now, Method::Other);
         for middleware in &self.middleware {
             middleware.rejected(&mut exchange);
         }
         let mut response = error.into();
         self.finish(&exchange, &mut response);
-        response
+        send(&response, &exchange);
     }
 }
 

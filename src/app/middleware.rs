@@ -54,7 +54,9 @@ pub struct Exchange {
     pub received: Instant,
     /// The request method.
     pub method: Method,
-    /// The request id (set by [`RequestId`]).
+    /// The request id (set by [`RequestId`]). When set, it goes out as the response's last
+    /// header, [`REQUEST_ID`](super::response::REQUEST_ID), written by the encoder: no
+    /// middleware has to copy it into the response.
     pub request_id: Option<HeaderValue>,
     /// The allowed CORS origin of this request (set by [`Cors`]).
     pub cors_origin: Option<HeaderValue>,
@@ -101,7 +103,8 @@ impl Exchange {
     }
 }
 
-/// Echoes a well-formed `X-Request-Id`, or generates one, and returns it on every response.
+/// Echoes a well-formed `X-Request-Id`, or generates one, into [`Exchange::request_id`]; every
+/// response then carries it.
 #[derive(Debug)]
 pub struct RequestId {
     /// `instance-`, laid out as an inline header value: an id is this copied, with its thread
@@ -263,7 +266,7 @@ impl Default for RequestId {
 
 impl Middleware for RequestId {
     fn before(&self, request: &Request<'_>, exchange: &mut Exchange) -> Option<Response> {
-        let echoed = request.header("x-request-id").filter(|id| {
+        let echoed = request.header(super::response::REQUEST_ID).filter(|id| {
             !id.is_empty()
                 && id.len() <= MAX_CLIENT_REQUEST_ID
                 && id.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
@@ -271,12 +274,6 @@ impl Middleware for RequestId {
         exchange.request_id =
             Some(echoed.and_then(HeaderValue::try_from_bytes).unwrap_or_else(|| self.generate()));
         None
-    }
-
-    fn after(&self, exchange: &Exchange, response: &mut Response) {
-        if let Some(id) = &exchange.request_id {
-            response.headers.push(("X-Request-Id", id.clone()));
-        }
     }
 
     fn rejected(&self, exchange: &mut Exchange) {

@@ -11,8 +11,8 @@ use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::http::date::CachedDate;
-pub use crate::http::response::FieldError;
-use crate::http::response::{self, Persistence, Precomputed};
+use crate::http::response::{self, Fields, Persistence, Precomputed};
+pub use crate::http::response::{FieldError, REQUEST_ID};
 use crate::http::status::StatusCode;
 
 /// A header name: always a string known at compile time.
@@ -219,9 +219,20 @@ impl Response {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
-    /// Appends the encoded response to `out`; `head_only` leaves out the body (HEAD).
-    pub fn write_to(&self, out: &mut Vec<u8>, date: &CachedDate, persistence: Persistence, head_only: bool) {
-        let headers = self.headers.iter().map(|(n, v)| (*n, v.as_bytes()));
+    /// Appends the encoded response to `out`, with `request_id` (the exchange's) as its last
+    /// header; `head_only` leaves out the body (HEAD).
+    pub fn write_to(
+        &self,
+        out: &mut Vec<u8>,
+        date: &CachedDate,
+        persistence: Persistence,
+        head_only: bool,
+        request_id: Option<&HeaderValue>,
+    ) {
+        let headers = Fields {
+            headers: self.headers.iter().map(|(n, v)| (*n, v.as_bytes())),
+            request_id: request_id.map(HeaderValue::as_bytes),
+        };
         if let Body::Precomputed(p) = &self.body
             && p.status() == self.status
         {
@@ -340,8 +351,9 @@ mod tests {
         slow.headers.push(("X-Request-Id", HeaderValue::from_static("abc")));
         for head_only in [false, true] {
             let (mut a, mut b) = (Vec::new(), Vec::new());
-            fast.write_to(&mut a, &date(), Persistence::Close, head_only);
-            slow.write_to(&mut b, &date(), Persistence::Close, head_only);
+            let id = HeaderValue::from_static("id-1");
+            fast.write_to(&mut a, &date(), Persistence::Close, head_only, Some(&id));
+            slow.write_to(&mut b, &date(), Persistence::Close, head_only, Some(&id));
             assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
         }
     }

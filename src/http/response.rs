@@ -11,6 +11,12 @@ use super::status::StatusCode;
 /// The value of every response's `Server` header.
 pub const SERVER_NAME: &str = "pollserve";
 
+/// The header that carries a request's id, the last one before `Connection`.
+pub const REQUEST_ID: &str = "X-Request-Id";
+
+/// What goes before a request id: the end of the line before it, and its name.
+const REQUEST_ID_LINE: &[u8] = b"\r\nX-Request-Id: ";
+
 /// The interim response sent before reading a body the client is waiting to send.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -75,15 +81,15 @@ impl Precomputed {
         &self.tail[HEAD_END.len()..]
     }
 
-    /// Appends the response to `out`, with `headers` after `Date`; `head_only` leaves out the
-    /// body (for HEAD).
+    /// Appends the response to `out`, with `headers` after `Date` and then the request id;
+    /// `head_only` leaves out the body (for HEAD).
     #[inline]
     pub fn write<'h>(
         &self,
         out: &mut Vec<u8>,
         date: &CachedDate,
         persistence: Persistence,
-        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        headers: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
         head_only: bool,
     ) {
         // Fewer, larger copies than the general encoder: `Date: ` is in the head, and the end
@@ -103,8 +109,17 @@ pub struct Head<'a, H> {
     pub status: StatusCode,
     /// `Content-Type`, sent only when the response has a body.
     pub content_type: &'a str,
-    /// Further header fields (name, value), sent in this order.
+    /// Further header fields and the request id.
+    pub headers: Fields<'a, H>,
+}
+
+/// The header fields a response adds after `Date`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a, H> {
+    /// (name, value) pairs, sent in this order.
     pub headers: H,
+    /// The request's id, sent as [`REQUEST_ID`] after them.
+    pub request_id: Option<&'a [u8]>,
 }
 
 /// Appends a full response to `out`. `head_only` (HEAD requests) sends the head with the
@@ -167,7 +182,7 @@ pub fn error_body(status: StatusCode, message: &str, fields: &[FieldError]) -> V
 fn write_date_and_headers<'h>(
     out: &mut Vec<u8>,
     date: &CachedDate,
-    headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    headers: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
     persistence: Persistence,
 ) {
     out.extend_from_slice(DATE_NAME);
@@ -189,13 +204,17 @@ fn write_connection(out: &mut Vec<u8>, persistence: Persistence) {
 /// The name of the `Date` header, which both encoders write first among the varying lines.
 const DATE_NAME: &[u8] = b"Date: ";
 
-/// Each of `headers` as its own line, after the line before it (`\r\n` first).
-fn write_headers<'h>(out: &mut Vec<u8>, headers: impl IntoIterator<Item = (&'h str, &'h [u8])>) {
-    for (name, value) in headers {
+/// Each field as its own line, after the line before it (`\r\n` first), the request id last.
+fn write_headers<'h>(out: &mut Vec<u8>, fields: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>) {
+    for (name, value) in fields.headers {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
+    }
+    if let Some(id) = fields.request_id {
+        out.extend_from_slice(REQUEST_ID_LINE);
+        out.extend_from_slice(id);
     }
 }
 
@@ -223,15 +242,21 @@ mod tests {
         CachedDate::at(UNIX_EPOCH + Duration::from_secs(784111777))
     }
 
+    /// No further fields; a request id when `id` is given.
+    fn fields(id: Option<&[u8]>) -> Fields<'_, [(&'static str, &'static [u8]); 0]> {
+        Fields { headers: [], request_id: id }
+    }
+
     #[test]
     fn precomputed_matches_the_general_encoder() {
         let body = br#"{"message": "Hello bro, this is your HTTP response"}"#;
         let pre = Precomputed::new(StatusCode::OK, "application/json", body);
         for persistence in [Persistence::KeepAlive, Persistence::KeepAliveHttp10, Persistence::Close] {
-            for head_only in [false, true] {
+            for (head_only, id) in [(false, None), (true, None), (false, Some(&b"i-1"[..]))] {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
-                pre.write(&mut a, &fixed_date(), persistence, [], head_only);
-                let head = Head { status: StatusCode::OK, content_type: "application/json", headers: [] };
+                pre.write(&mut a, &fixed_date(), persistence, fields(id), head_only);
+                let head =
+                    Head { status: StatusCode::OK, content_type: "application/json", headers: fields(id) };
                 write(&mut b, &fixed_date(), persistence, head, body, head_only);
                 assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
             }
@@ -247,7 +272,7 @@ mod tests {
             &mut out,
             &fixed_date(),
             Persistence::Close,
-            [],
+            fields(None),
             false,
         );
         let expected = "HTTP/1.1 200 OK\r\nServer: pollserve\r\nContent-Type: application/json\r\n\
@@ -259,12 +284,16 @@ mod tests {
     #[test]
     fn bodiless_statuses_get_no_length_or_body() {
         let mut out = Vec::new();
-        let head =
-            Head { status: StatusCode::from_u16(204).unwrap(), content_type: "text/plain", headers: [] };
+        let head = Head {
+            status: StatusCode::from_u16(204).unwrap(),
+            content_type: "text/plain",
+            headers: fields(Some(b"a-1")),
+        };
         write(&mut out, &fixed_date(), Persistence::KeepAlive, head, b"ignored", false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "HTTP/1.1 204 No Content\r\nServer: pollserve\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+            "HTTP/1.1 204 No Content\r\nServer: pollserve\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             X-Request-Id: a-1\r\n\r\n"
         );
     }
 

@@ -422,6 +422,8 @@ fn reject_over_capacity(mut stream: TcpStream, env: &Env, now: Instant) {
         .with_header("Retry-After", HeaderValue::from_static("1"))
         .with_cause("the connection limit (--max-connections) is reached");
     let mut out = Vec::with_capacity(256);
-    env.app.reject(error, now).write_to(&mut out, &env.date, Persistence::Close, false);
+    env.app.reject(error, now, |response, exchange| {
+        response.write_to(&mut out, &env.date, Persistence::Close, false, exchange.request_id.as_ref());
+    });
     let _ = stream.write(&out);
 }

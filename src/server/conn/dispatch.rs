@@ -117,10 +117,12 @@ impl<S: Stream> Conn<S> {
     /// stamps it (request id) and logs it like any response.
     pub(super) fn reject(&mut self, error: RequestError, ctx: &Ctx<'_>) {
         let error = HttpError::new(error.status(), error.message());
-        let response = ctx.app.reject(error, ctx.now);
-        ctx.counters.record(ctx.metrics.rejected_route(), response.status.code(), Duration::ZERO);
         let start = self.output.len();
-        response.write_to(&mut self.output, ctx.date, Persistence::Close, false);
+        ctx.app.reject(error, ctx.now, |response, exchange| {
+            ctx.counters.record(ctx.metrics.rejected_route(), response.status.code(), Duration::ZERO);
+            let id = exchange.request_id.as_ref();
+            response.write_to(&mut self.output, ctx.date, Persistence::Close, false, id);
+        });
         self.trace_response(start);
         self.transition(Event::Rejected);
     }
@@ -158,7 +160,7 @@ fn respond(
     let (date, counters) = (ctx.date, ctx.counters);
     let send = |response: &Response, exchange: &Exchange| {
         let start = output.len();
-        response.write_to(output, date, persistence, head_only);
+        response.write_to(output, date, persistence, head_only, exchange.request_id.as_ref());
         if trace {
             trace_head(identity.id, &output[start..]);
         }

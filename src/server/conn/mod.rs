@@ -251,9 +251,10 @@ impl<S: Stream> Conn<S> {
         let head_only = awaiting.head_only;
         let waited = WorkerMetrics::elapsed(awaiting.exchange.received, ctx.now);
         ctx.counters.record(awaiting.exchange.route, response.status.code(), waited);
+        let id = awaiting.exchange.request_id.clone();
         self.borrow_buffers(ctx.buffers);
         let start = self.output.len();
-        response.write_to(&mut self.output, ctx.date, persistence, head_only);
+        response.write_to(&mut self.output, ctx.date, persistence, head_only, id.as_ref());
         self.trace_response(start);
         self.transition(Event::Completed { keep_alive: persistence != Persistence::Close });
         self.on_ready(ctx);
