@@ -2,11 +2,11 @@
 //!
 //! RFC 9110 §6.6.1 wants a `Date` on every response, but its resolution is one second, so
 //! formatting it per request would waste time on a string that changes once a second. Each
-//! worker owns one [`CachedDate`] and calls [`CachedDate::refresh`] once per loop iteration;
-//! that costs one clock read, and the formatting happens only when the second has changed.
-//! Responses copy the 29 bytes.
+//! worker owns one [`CachedDate`] and calls [`CachedDate::tick`] once per loop iteration with
+//! the loop's clock: the wall clock is read only when the second it showed has run out, and the
+//! value reformatted only when that second has changed. Responses copy the 29 bytes.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub const DATE_LEN: usize = 29;
@@ -18,6 +18,8 @@ pub struct CachedDate {
     bytes: [u8; DATE_LEN],
     /// The Unix second that `bytes` shows.
     second: u64,
+    /// On the loop's clock, when that second is over (none: unknown, read the wall clock).
+    second_ends: Option<Instant>,
 }
 
 impl CachedDate {
@@ -28,9 +30,23 @@ impl CachedDate {
 
     /// A cache holding `time` (until the next refresh): fixed bytes, for comparing whole responses.
     pub fn at(time: SystemTime) -> Self {
-        let mut date = CachedDate { bytes: [b' '; DATE_LEN], second: u64::MAX };
+        let mut date = CachedDate { bytes: [b' '; DATE_LEN], second: u64::MAX, second_ends: None };
         date.refresh(time);
         date
+    }
+
+    /// For a loop that has just read its clock (`now`): once the cached second is over, reads
+    /// the wall clock and refreshes. A busy loop then reads one clock per iteration, not two.
+    pub fn tick(&mut self, now: Instant) {
+        if self.second_ends.is_some_and(|ends| now < ends) {
+            return;
+        }
+        let wall = SystemTime::now();
+        self.refresh(wall);
+        // `now` was read before `wall`, so this is at or before the second's true end: at
+        // worst the wall clock is read once more and shows the same second.
+        let into_second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        self.second_ends = Some(now + Duration::from_secs(1) - Duration::from_nanos(into_second.into()));
     }
 
     /// Reformats the value if `now` falls in a different second than the cached one.
@@ -80,5 +96,19 @@ mod tests {
         assert!(date.refresh(t));
         assert!(!date.refresh(t + Duration::from_millis(999)));
         assert!(date.refresh(t + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn ticks_read_the_wall_clock_about_once_a_second() {
+        let mut date = CachedDate::new();
+        let start = Instant::now();
+        date.tick(start);
+        let ends = date.second_ends.expect("a tick learns when the second ends");
+        assert!(ends > start && ends <= start + Duration::from_secs(1));
+        date.tick(ends - Duration::from_nanos(1));
+        assert_eq!(date.second_ends, Some(ends), "no wall-clock read inside the second");
+        date.tick(ends);
+        assert!(date.second_ends.is_some_and(|next| next > ends), "read again once it is over");
+        assert_eq!(date.as_bytes(), CachedDate::new().as_bytes());
     }
 }

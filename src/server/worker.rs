@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -186,16 +186,20 @@ impl Worker {
         // Started here, on the loop's own thread: they may keep thread-local state.
         let mut services = self.start_services()?;
         let waker = Arc::clone(&self.waker);
+        let mut now = Instant::now();
         loop {
-            let timeout = self.poll_timeout(&mut services, Instant::now(), drain_deadline);
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            // `now` is the clock read after the last poll: a deadline counted from it is late by
+            // at most one turn's work, and the loop reads one clock per turn instead of three.
+            let timeout = self.poll_timeout(&mut services, now, drain_deadline);
+            let polled = self.poll.poll(&mut events, timeout);
+            now = Instant::now();
+            if let Err(e) = polled {
                 if interrupted(&e) {
                     continue;
                 }
                 return Err(e);
             }
-            let now = Instant::now();
-            self.env.date.refresh(SystemTime::now());
+            self.env.date.tick(now);
             // Responses this loop completes for itself need no wake-up: they are delivered below.
             crate::wake::batched(Some(&waker), || self.turn(&mut services, &events, now));
             if self.accept_retry_at.is_some_and(|at| at <= now) {
