@@ -42,28 +42,28 @@ impl HeaderFacts {
             // The length picks the one name a field can be, so most fields cost one compare:
             // this runs for every field of every request.
             match name.len() {
-                14 if name.eq_ignore_ascii_case(b"content-length") => {
+                14 if name_is(name, b"content-length") => {
                     let n = parse_content_length(value)?;
                     if content_length.is_some_and(|previous| previous != n) {
                         return Err(RequestError::BadContentLength);
                     }
                     content_length = Some(n);
                 }
-                17 if name.eq_ignore_ascii_case(b"transfer-encoding") => codings.add(value),
-                10 if name.eq_ignore_ascii_case(b"connection") => {
+                17 if name_is(name, b"transfer-encoding") => codings.add(value),
+                10 if name_is(name, b"connection") => {
                     for token in list_elements(value) {
                         facts.connection_close |= token.eq_ignore_ascii_case(b"close");
                         facts.connection_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                     }
                 }
-                4 if name.eq_ignore_ascii_case(b"host") => {
+                4 if name_is(name, b"host") => {
                     hosts += 1;
                     if !is_valid_host(value) {
                         return Err(RequestError::BadHost);
                     }
                 }
                 // RFC 9110 §10.1.1: a server ignores 100-continue from an HTTP/1.0 client.
-                6 if version == Version::Http11 && name.eq_ignore_ascii_case(b"expect") => {
+                6 if version == Version::Http11 && name_is(name, b"expect") => {
                     if !value.eq_ignore_ascii_case(b"100-continue") {
                         return Err(RequestError::ExpectationFailed);
                     }
@@ -94,6 +94,13 @@ impl HeaderFacts {
             Version::Http10 => self.connection_keep_alive && !self.connection_close,
         }
     }
+}
+
+/// Whether the field name `name` is `lower` (lowercase letters and `-`), ignoring case. `name`
+/// is a token (httparse checked it), and OR-ing 0x20 into a token byte gives a lowercase letter
+/// only for that letter in either case, and `-` only for `-`: no compare loop with early exits.
+fn name_is<const N: usize>(name: &[u8], lower: &[u8; N]) -> bool {
+    name.len() == N && name.iter().zip(lower).fold(true, |same, (&b, &l)| same & (b | 0x20 == l))
 }
 
 /// `Content-Length = 1*DIGIT`, overflow-checked. `u64::from_str` would accept `+5`.
@@ -230,6 +237,39 @@ fn is_valid_host_slowly(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_names_match_in_any_case_and_only_themselves() {
+        const TCHAR: &[u8] = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        for name in [&b"host"[..], b"expect", b"connection", b"content-length", b"transfer-encoding"] {
+            let upper = name.to_ascii_uppercase();
+            // Every token of the name's length that differs from it in one byte.
+            for at in 0..name.len() {
+                for &b in TCHAR {
+                    let mut other = name.to_vec();
+                    other[at] = b;
+                    let expected = other.eq_ignore_ascii_case(name);
+                    assert_eq!(
+                        fold_compare(&other, name),
+                        expected,
+                        "{:?}",
+                        other.escape_ascii().to_string()
+                    );
+                }
+            }
+            assert!(fold_compare(&upper, name));
+        }
+    }
+
+    fn fold_compare(candidate: &[u8], lower: &[u8]) -> bool {
+        match lower.len() {
+            4 => name_is(candidate, <&[u8; 4]>::try_from(lower).unwrap()),
+            6 => name_is(candidate, <&[u8; 6]>::try_from(lower).unwrap()),
+            10 => name_is(candidate, <&[u8; 10]>::try_from(lower).unwrap()),
+            14 => name_is(candidate, <&[u8; 14]>::try_from(lower).unwrap()),
+            _ => name_is(candidate, <&[u8; 17]>::try_from(lower).unwrap()),
+        }
+    }
 
     #[test]
     fn host_values_as_rfc_9112_allows_them() {
