@@ -265,7 +265,7 @@ impl<T> Router<T> {
     pub fn find_exact(&self, path: impl AsRef<[u8]>) -> Option<&Endpoint<T>> {
         let path = path.as_ref();
         let same_length = self.exact.get(path.len())?;
-        same_length.iter().find(|(known, _)| **known == *path).map(|&(_, id)| &self.endpoints[id])
+        same_length.iter().find(|(known, _)| same_bytes(known, path)).map(|&(_, id)| &self.endpoints[id])
     }
 
     /// The endpoint whose pattern matches the decoded path `segments`, and the parameters.
@@ -304,6 +304,22 @@ fn static_path(segments: &[Segment<'_>]) -> Option<String> {
     Some(if path.is_empty() { "/".to_owned() } else { path })
 }
 
+/// `a == b`, for the short paths of routes without a `memcmp` call: 4 to 16 bytes are compared
+/// as two overlapping words each (a slice compare was a tenth of routing a request).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn words<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+        let word = |s: &[u8], at: usize| <[u8; N]>::try_from(&s[at..at + N]).ok();
+        let last = a.len() - N;
+        word(a, 0) == word(b, 0) && word(a, last) == word(b, last)
+    }
+    match (a.len(), b.len()) {
+        (n, m) if n != m => false,
+        (4..=8, _) => words::<4>(a, b),
+        (9..=16, _) => words::<8>(a, b),
+        _ => a == b,
+    }
+}
+
 fn find_in<'a>(node: &'a Node, segments: &[Cow<'a, str>], params: &mut Params<'a>) -> Option<usize> {
     let Some((first, rest)) = segments.split_first() else {
         return node.endpoint;
@@ -331,6 +347,21 @@ fn find_in<'a>(node: &'a Node, segments: &[Cow<'a, str>], params: &mut Params<'a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let base = b"/abcdefghijklmnopqrst";
+        for len in 0..base.len() {
+            let a = &base[..len];
+            assert!(same_bytes(a, a));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 1;
+                assert!(!same_bytes(a, &b), "{len} bytes, differing at {at}");
+            }
+            assert!(!same_bytes(a, &base[..len + 1]));
+        }
+    }
 
     fn segments(path: &str) -> Vec<Cow<'_, str>> {
         path.strip_prefix('/').unwrap().split('/').filter(|_| path != "/").map(Cow::Borrowed).collect()
