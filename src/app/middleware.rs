@@ -147,11 +147,15 @@ impl RequestId {
         RequestId { head_len: name.len() + 1, head, instance }
     }
 
-    /// `iiiiiiii-tt-nnnnnnnn`: instance, thread, per-thread counter. No shared counter, so
-    /// workers never contend on a cache line for it. Each thread keeps the last id it made: the
-    /// next one of the same middleware is that id with its counter's hex digits incremented in
-    /// place (usually one byte), not formatted again.
-    fn generate(&self) -> HeaderValue {
+    /// Puts a new id in `slot`: `iiiiiiii-tt-nnnnnnnn`, instance, thread, per-thread counter.
+    /// No shared counter, so workers never contend on a cache line for it. Each thread keeps
+    /// the last id it made: the next one of the same middleware is that id with its counter's
+    /// hex digits incremented (usually one byte), not formatted again.
+    ///
+    /// The id is built where it stays, and the kept one is copied before either is incremented:
+    /// reading bytes back whole just after changing one of them stalls the CPU (the load cannot
+    /// be served from the pending byte store), and that stall cost more than the rest of it.
+    fn generate_into(&self, slot: &mut Option<HeaderValue>) {
         static NEXT_THREAD: AtomicU32 = AtomicU32::new(0);
         thread_local! {
             static IDS: RefCell<LastId> = const { RefCell::new(LastId::NONE) };
@@ -163,10 +167,14 @@ impl RequestId {
             }
             last.count += 1;
             let len = last.len;
-            if last.instance == self.instance && len > 0 && increment_hex(&mut last.bytes[..len]) {
-                return HeaderValue::from_safe_inline(last.bytes, len);
+            if last.instance == self.instance && len > 0 {
+                let id = HeaderValue::inline_in(slot, &last.bytes, len);
+                if increment_hex(id) {
+                    increment_hex(&mut last.bytes[..len]);
+                    return;
+                }
             }
-            self.render(&mut last)
+            *slot = Some(self.render(&mut last));
         })
     }
 
@@ -271,13 +279,15 @@ impl Middleware for RequestId {
                 && id.len() <= MAX_CLIENT_REQUEST_ID
                 && id.iter().all(|&b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         });
-        exchange.request_id =
-            Some(echoed.and_then(HeaderValue::try_from_bytes).unwrap_or_else(|| self.generate()));
+        match echoed.and_then(HeaderValue::try_from_bytes) {
+            Some(id) => exchange.request_id = Some(id),
+            None => self.generate_into(&mut exchange.request_id),
+        }
         None
     }
 
     fn rejected(&self, exchange: &mut Exchange) {
-        exchange.request_id = Some(self.generate());
+        self.generate_into(&mut exchange.request_id);
     }
 }
 
@@ -385,6 +395,14 @@ impl Middleware for Timing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl RequestId {
+        fn generate(&self) -> HeaderValue {
+            let mut slot = Some(HeaderValue::from_static("overwritten"));
+            self.generate_into(&mut slot);
+            slot.expect("an id")
+        }
+    }
 
     #[test]
     fn request_ids_carry_the_instance_and_count_up() {

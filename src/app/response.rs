@@ -64,6 +64,23 @@ impl HeaderValue {
         HeaderValue(Repr::Inline { len: len.min(INLINE_VALUE) as u8, bytes })
     }
 
+    /// Makes `slot` an inline value, `bytes[..len]` (safe bytes: hex digits, dashes), built in
+    /// place; returns those bytes for the caller to change, keeping them safe. `len` must be at
+    /// most [`HeaderValue::INLINE`].
+    pub(crate) fn inline_in<'s>(
+        slot: &'s mut Option<HeaderValue>,
+        bytes: &[u8; INLINE_VALUE],
+        len: usize,
+    ) -> &'s mut [u8] {
+        debug_assert!(len <= INLINE_VALUE);
+        let value =
+            slot.insert(HeaderValue(Repr::Inline { len: len.min(INLINE_VALUE) as u8, bytes: *bytes }));
+        match &mut value.0 {
+            Repr::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            _ => &mut [],
+        }
+    }
+
     /// A short value the caller built from safe bytes (hex digits, dashes): stored inline
     /// without re-checking it. Falls back to the checked path if it is too long.
     pub(crate) fn from_safe_short(value: &[u8]) -> HeaderValue {
