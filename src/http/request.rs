@@ -208,18 +208,27 @@ fn header_error(error: httparse::Error) -> RequestError {
 }
 
 /// Splits a request target into path and query, accepting the four forms of RFC 9112 §3.2.
-/// `query_at`: where the target's first `?` is, if the caller knows.
+/// `query_at`: where the target's first `?` is, if the caller knows. The origin form (`/path`),
+/// nearly every request's, is split inline; the other three out of line.
+#[inline]
 fn split_target(
     method: Method,
     target: &[u8],
     query_at: Option<usize>,
 ) -> Result<(&[u8], Option<&[u8]>), RequestError> {
-    let path_and_query = if target.starts_with(b"/") {
-        return Ok(match query_at.and_then(|at| target.split_at_checked(at)) {
-            Some((path, query)) => (path, Some(&query[1..])),
-            None => (target, None),
-        });
-    } else if let Some(rest) = strip_scheme(target) {
+    if !target.starts_with(b"/") {
+        return split_other_target(method, target);
+    }
+    Ok(match query_at.and_then(|at| target.split_at_checked(at)) {
+        Some((path, query)) => (path, Some(&query[1..])),
+        None => (target, None),
+    })
+}
+
+/// [`split_target`] for the absolute, asterisk and authority forms.
+#[inline(never)]
+fn split_other_target(method: Method, target: &[u8]) -> Result<(&[u8], Option<&[u8]>), RequestError> {
+    let path_and_query = if let Some(rest) = strip_scheme(target) {
         // absolute-form: skip the authority; the path starts at the first '/' (or is empty).
         let path_start = rest.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(rest.len());
         match &rest[path_start..] {
