@@ -247,18 +247,18 @@ impl Response {
         head_only: bool,
         request_id: Option<&HeaderValue>,
     ) {
-        let headers = Fields {
+        let fields = Fields {
             headers: self.headers.iter().map(|(n, v)| (*n, v.as_bytes())),
             request_id: request_id.map(HeaderValue::as_bytes),
         };
         if let Body::Precomputed(p) = &self.body
             && p.status() == self.status
         {
-            return p.write(out, date, persistence, headers, head_only);
+            return p.write(out, date, persistence, fields, head_only);
         }
         let content_type =
             if self.content_type.is_empty() { "application/octet-stream" } else { self.content_type };
-        let head = response::Head { status: self.status, content_type, headers };
+        let head = response::Head { status: self.status, content_type, fields };
         response::write(out, date, persistence, head, self.body.bytes(), head_only);
     }
 }

@@ -81,7 +81,7 @@ impl Precomputed {
         &self.tail[HEAD_END.len()..]
     }
 
-    /// Appends the response to `out`, with `headers` after `Date` and then the request id;
+    /// Appends the response to `out`, with `fields` (headers, then the request id) after `Date`;
     /// `head_only` leaves out the body (for HEAD).
     #[inline]
     pub fn write<'h>(
@@ -89,14 +89,14 @@ impl Precomputed {
         out: &mut Vec<u8>,
         date: &CachedDate,
         persistence: Persistence,
-        headers: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
+        fields: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
         head_only: bool,
     ) {
         // Fewer, larger copies than the general encoder: `Date: ` is in the head, and the end
         // of the head and the body are one slice.
         out.extend_from_slice(&self.head);
         out.extend_from_slice(date.as_bytes());
-        write_headers(out, headers);
+        write_headers(out, fields);
         write_connection(out, persistence);
         out.extend_from_slice(if head_only { &self.tail[..HEAD_END.len()] } else { &self.tail });
     }
@@ -110,7 +110,7 @@ pub struct Head<'a, H> {
     /// `Content-Type`, sent only when the response has a body.
     pub content_type: &'a str,
     /// Further header fields and the request id.
-    pub headers: Fields<'a, H>,
+    pub fields: Fields<'a, H>,
 }
 
 /// The header fields a response adds after `Date`.
@@ -142,7 +142,7 @@ pub fn write<'h>(
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    write_date_and_headers(out, date, head.headers, persistence);
+    write_date_and_headers(out, date, head.fields, persistence);
     out.extend_from_slice(b"\r\n");
     if !head_only && head.status.allows_body() {
         out.extend_from_slice(body);
@@ -182,12 +182,12 @@ pub fn error_body(status: StatusCode, message: &str, fields: &[FieldError]) -> V
 fn write_date_and_headers<'h>(
     out: &mut Vec<u8>,
     date: &CachedDate,
-    headers: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
+    fields: Fields<'_, impl IntoIterator<Item = (&'h str, &'h [u8])>>,
     persistence: Persistence,
 ) {
     out.extend_from_slice(DATE_NAME);
     out.extend_from_slice(date.as_bytes());
-    write_headers(out, headers);
+    write_headers(out, fields);
     write_connection(out, persistence);
     out.extend_from_slice(b"\r\n");
 }
@@ -256,7 +256,7 @@ mod tests {
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 pre.write(&mut a, &fixed_date(), persistence, fields(id), head_only);
                 let head =
-                    Head { status: StatusCode::OK, content_type: "application/json", headers: fields(id) };
+                    Head { status: StatusCode::OK, content_type: "application/json", fields: fields(id) };
                 write(&mut b, &fixed_date(), persistence, head, body, head_only);
                 assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
             }
@@ -287,7 +287,7 @@ mod tests {
         let head = Head {
             status: StatusCode::from_u16(204).unwrap(),
             content_type: "text/plain",
-            headers: fields(Some(b"a-1")),
+            fields: fields(Some(b"a-1")),
         };
         write(&mut out, &fixed_date(), Persistence::KeepAlive, head, b"ignored", false);
         assert_eq!(
