@@ -11,11 +11,18 @@ use super::status::StatusCode;
 /// The value of every response's `Server` header.
 pub const SERVER_NAME: &str = "pollserve";
 
+/// The request-id header's name, written once for both constants below.
+macro_rules! request_id_name {
+    () => {
+        "X-Request-Id"
+    };
+}
+
 /// The header that carries a request's id, the last one before `Connection`.
-pub const REQUEST_ID: &str = "X-Request-Id";
+pub const REQUEST_ID: &str = request_id_name!();
 
 /// What goes before a request id: the end of the line before it, and its name.
-const REQUEST_ID_LINE: &[u8] = b"\r\nX-Request-Id: ";
+const REQUEST_ID_LINE: &[u8] = concat!("\r\n", request_id_name!(), ": ").as_bytes();
 
 /// The interim response sent before reading a body the client is waiting to send.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
