@@ -213,3 +213,16 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_alive_response_leaves_reading_head_as_it_is() {
+        // `Conn::transition` skips the table for this pair, the event of almost every request:
+        // the table must say the same.
+        let next = State::ReadingHead.next(Event::Responded { keep_alive: true });
+        assert!(matches!(next, State::ReadingHead), "{next}");
+    }
+}
