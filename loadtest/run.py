@@ -238,6 +238,7 @@ def servers(args):
     axum_sqlite, axum_sqlite_why = prepare_rust_peer("axum-sqlite-peer", "axum-sqlite-peer", build("axum-sqlite"))
     axum_pg, axum_pg_why = prepare_rust_peer("axum-postgres-peer", "axum-postgres-peer", build("axum-postgres"))
     may, may_why = prepare_rust_peer("may-minihttp-peer", "may-minihttp-peer", build("may-minihttp"))
+    probe, probe_why = prepare_rust_peer("floor-probe", "floor-probe", build("floor-probe"))
     uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
     haproxy = shutil.which("haproxy") or (Path("/usr/sbin/haproxy") if Path("/usr/sbin/haproxy").exists() else None)
@@ -257,6 +258,10 @@ def servers(args):
                "tables): stackful coroutines on may, n workers; built with its TechEmpower entry's release "
                "profile (one codegen unit, thin LTO, panic = abort)", lambda port, threads, db: [
             str(may), f"127.0.0.1:{port}", str(threads)], may is not None, may_why),
+        Server("floor-probe", "not a server: pollserve's loop (mio, edge-triggered, a short read taken as "
+               "drained) with no HTTP work, each request found by its empty line and answered with fixed bytes "
+               "as long as pollserve's; the floor for this loop design", lambda port, threads, db: [
+            str(probe), f"127.0.0.1:{port}", str(threads)], probe is not None, probe_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
             str(axum), f"127.0.0.1:{port}", str(threads)], axum is not None, axum_why),
         Server("fastapi", "FastAPI on uvicorn (uvloop, httptools), workers = n", lambda port, threads, db: [
@@ -287,14 +292,17 @@ def servers(args):
                python is not None, "python3 not found"),
     ]
     versions = {"actix-web": crate_versions("actix-peer"), "may-minihttp": crate_versions("may-minihttp-peer"),
+                "floor-probe": crate_versions("floor-probe"),
                 "axum": crate_versions("axum-peer"), "axum-sqlite": crate_versions("axum-sqlite-peer"),
                 "axum-postgres": crate_versions("axum-postgres-peer"), "fastapi": python_versions(),
                 "fastapi-sqlite": python_versions(), "python-http.server": f"Python {platform.python_version()}"}
     for server in result:
         if versions.get(server.name):
             server.note += f" (versions: {versions[server.name]})"
-    # The baseline is there only when asked for.
+    # The baseline is there only when asked for, and the floor probe (which answers `/` and
+    # `/plaintext` alike, whatever the path) only when named.
     result = [s for s in result if s.name != "pollserve-baseline" or args.baseline is not None]
+    result = [s for s in result if s.name != "floor-probe" or (wanted is not None and s.name in wanted)]
     return [s for s in result if wanted is None or s.name in wanted]
 
 
