@@ -3,6 +3,7 @@
 //!
 //! - [`listener`]: `SO_REUSEPORT` listening sockets (socket2).
 //! - [`worker`]: one `mio` event loop per thread.
+//! - [`shared`]: the little the workers share (the connection count, the shutdown flag).
 //! - [`conn`]: the per-connection state machine.
 //! - [`timers`]: each worker's deadlines.
 //! - [`buffers`]: each worker's spare buffers, lent to connections with bytes in flight.
@@ -15,6 +16,7 @@ pub mod conn;
 pub mod listener;
 pub mod memory;
 pub mod redact;
+pub mod shared;
 pub mod timers;
 pub mod worker;
 
@@ -29,7 +31,8 @@ use mio::net::TcpListener;
 use crate::app::{App, RouteError};
 pub(crate) use crate::nonblocking::{interrupted, would_block};
 use conn::ConnConfig;
-use worker::{Shared, Worker};
+use shared::Shared;
+use worker::Worker;
 
 /// Why a server could not start or stopped with an error.
 #[derive(Debug)]

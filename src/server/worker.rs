@@ -8,7 +8,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use slab::Slab;
 
 use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx, Identity};
+use super::shared::Shared;
 use super::timers::Timers;
 use super::{interrupted, would_block};
 use crate::app::defer::{Completion, DeferTarget};
@@ -45,48 +45,6 @@ const EVENTS_PER_POLL: usize = 1024;
 /// How long to stop accepting after the process ran out of file descriptors. Edge-triggered
 /// readiness will not report the waiting connections again, so a timer retries.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// State shared by all workers of one server: touched on accept, close and shutdown only.
-#[derive(Debug)]
-pub struct Shared {
-    shutting_down: AtomicBool,
-    connections: AtomicUsize,
-    max_connections: usize,
-}
-
-impl Shared {
-    /// Shared state for a server allowing `max_connections` open connections.
-    pub fn new(max_connections: usize) -> Self {
-        Shared { shutting_down: AtomicBool::new(false), connections: AtomicUsize::new(0), max_connections }
-    }
-
-    /// Asks every worker to drain and stop (they must also be woken).
-    pub fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-    }
-
-    /// Connections open now, across workers.
-    pub fn open_connections(&self) -> usize {
-        self.connections.load(Ordering::Relaxed)
-    }
-
-    fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Relaxed)
-    }
-
-    /// Takes a connection slot if the limit allows.
-    fn try_acquire(&self) -> bool {
-        self.connections
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < self.max_connections).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    fn release(&self) {
-        self.connections.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// A connection and the worker's bookkeeping for it.
 struct Entry {
