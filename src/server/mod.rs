@@ -7,9 +7,10 @@
 //! - [`conn`]: the per-connection state machine.
 //! - [`timers`]: each worker's deadlines.
 //! - [`buffers`]: each worker's spare buffers, lent to connections with bytes in flight.
-//! - [`log`]: access-log and trace lines, written by a logger thread.
 //! - [`memory`]: an in-memory stream for driving a connection without a socket.
 //! - [`redact`]: masks credentials in what `--trace` prints.
+//!
+//! Access-log and trace lines go through [`crate::logging`], written by a logger thread.
 
 pub mod buffers;
 pub mod conn;
