@@ -238,7 +238,10 @@ def servers(args):
     axum_sqlite, axum_sqlite_why = prepare_rust_peer("axum-sqlite-peer", "axum-sqlite-peer", build("axum-sqlite"))
     axum_pg, axum_pg_why = prepare_rust_peer("axum-postgres-peer", "axum-postgres-peer", build("axum-postgres"))
     may, may_why = prepare_rust_peer("may-minihttp-peer", "may-minihttp-peer", build("may-minihttp"))
-    probe, probe_why = prepare_rust_peer("floor-probe", "floor-probe", build("floor-probe"))
+    # The floor probe answers `/` and `/plaintext` alike, whatever the path: it runs (and is
+    # built) only when named.
+    probe_named = wanted is not None and "floor-probe" in wanted
+    probe, probe_why = prepare_rust_peer("floor-probe", "floor-probe", probe_named and build("floor-probe"))
     uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
     haproxy = shutil.which("haproxy") or (Path("/usr/sbin/haproxy") if Path("/usr/sbin/haproxy").exists() else None)
@@ -299,10 +302,9 @@ def servers(args):
     for server in result:
         if versions.get(server.name):
             server.note += f" (versions: {versions[server.name]})"
-    # The baseline is there only when asked for, and the floor probe (which answers `/` and
-    # `/plaintext` alike, whatever the path) only when named.
+    # The baseline is there only when asked for, the floor probe only when named.
     result = [s for s in result if s.name != "pollserve-baseline" or args.baseline is not None]
-    result = [s for s in result if s.name != "floor-probe" or (wanted is not None and s.name in wanted)]
+    result = [s for s in result if s.name != "floor-probe" or probe_named]
     return [s for s in result if wanted is None or s.name in wanted]
 
 

@@ -3,7 +3,9 @@
 # pipelined `GET /plaintext` a batch), run alternately on one core: the least and the median of
 # each. Instruction counts (tools/count-instructions.sh) miss what costs time without costing
 # instructions, such as a load stalled on a narrower store; this catches it. The machine's
-# phases move single runs by ±15%, so compare the minimums of several alternating rounds.
+# phases move single runs by ±15%, so compare the minimums of several alternating rounds. This
+# binary has its own layout-dependent stalls (one change moved it by 30% and the server not at
+# all): confirm a small difference on the server with the load test's --baseline.
 #
 #   tools/compare-time.sh OLD_BINARY NEW_BINARY [ROUNDS=9] [BATCHES=600000]
 #
