@@ -238,9 +238,10 @@ def servers(args):
     axum_sqlite, axum_sqlite_why = prepare_rust_peer("axum-sqlite-peer", "axum-sqlite-peer", build("axum-sqlite"))
     axum_pg, axum_pg_why = prepare_rust_peer("axum-postgres-peer", "axum-postgres-peer", build("axum-postgres"))
     may, may_why = prepare_rust_peer("may-minihttp-peer", "may-minihttp-peer", build("may-minihttp"))
-    # The floor probe answers `/` and `/plaintext` alike, whatever the path: it runs (and is
-    # built) only when named.
-    probe_named = wanted is not None and "floor-probe" in wanted
+    # The floor probe (and the parse probe, the same binary with --parse) answers `/` and
+    # `/plaintext` alike, whatever the path: it runs (and is built) only when named.
+    probes = {"floor-probe", "parse-probe"}
+    probe_named = wanted is not None and bool(probes & set(wanted))
     probe, probe_why = prepare_rust_peer("floor-probe", "floor-probe", probe_named and build("floor-probe"))
     uvicorn, fastapi_why = prepare_fastapi(build("fastapi", "fastapi-sqlite"))
     python = shutil.which("python3")
@@ -265,6 +266,11 @@ def servers(args):
                "drained) with no HTTP work, each request found by its empty line and answered with fixed bytes "
                "as long as pollserve's; the floor for this loop design", lambda port, threads, db: [
             str(probe), f"127.0.0.1:{port}", str(threads)], probe is not None, probe_why),
+        Server("parse-probe", "not a server: the floor probe with each request parsed by pollserve's own head "
+               "parser (request line, httparse::parse_headers, framing and Host checks) before its fixed answer; "
+               "the floor plus the parser, without pollserve's routing, middleware, request ids, encoding or "
+               "connection state machine", lambda port, threads, db: [
+            str(probe), f"127.0.0.1:{port}", str(threads), "--parse"], probe is not None, probe_why),
         Server("axum", "axum 0.8 on tokio, n worker threads", lambda port, threads, db: [
             str(axum), f"127.0.0.1:{port}", str(threads)], axum is not None, axum_why),
         Server("fastapi", "FastAPI on uvicorn (uvloop, httptools), workers = n", lambda port, threads, db: [
@@ -295,7 +301,7 @@ def servers(args):
                python is not None, "python3 not found"),
     ]
     versions = {"actix-web": crate_versions("actix-peer"), "may-minihttp": crate_versions("may-minihttp-peer"),
-                "floor-probe": crate_versions("floor-probe"),
+                "floor-probe": crate_versions("floor-probe"), "parse-probe": crate_versions("floor-probe"),
                 "axum": crate_versions("axum-peer"), "axum-sqlite": crate_versions("axum-sqlite-peer"),
                 "axum-postgres": crate_versions("axum-postgres-peer"), "fastapi": python_versions(),
                 "fastapi-sqlite": python_versions(), "python-http.server": f"Python {platform.python_version()}"}
@@ -304,7 +310,7 @@ def servers(args):
             server.note += f" (versions: {versions[server.name]})"
     # The baseline is there only when asked for, the floor probe only when named.
     result = [s for s in result if s.name != "pollserve-baseline" or args.baseline is not None]
-    result = [s for s in result if s.name != "floor-probe" or probe_named]
+    result = [s for s in result if s.name not in probes or probe_named]
     return [s for s in result if wanted is None or s.name in wanted]
 
 

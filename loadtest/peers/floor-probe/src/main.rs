@@ -1,13 +1,21 @@
 //! The floor probe: pollserve's loop without its HTTP work. Every request (found by its empty
 //! line, nothing else checked) is answered with fixed bytes as long as pollserve's answer to it
 //! (`GET /plaintext` or `GET /`), the date and request id frozen. Not a server anyone should
-//! run: a lower bound for the load test. Usage: floor-probe ADDR WORKERS
+//! run: a lower bound for the load test.
+//!
+//! With `--parse`, each request is found by pollserve's own head parser instead
+//! (`pollserve::http::request::parse_head`: its request line, `httparse::parse_headers`, the
+//! framing and `Host` checks), and a request it rejects closes the connection: the floor plus
+//! exactly the parser pollserve runs, without its routing, middleware, request ids, encoding or
+//! connection state machine. Usage: floor-probe ADDR WORKERS [--parse]
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use pollserve::http::request::{self, Parsed};
+use pollserve::server::conn::ConnConfig;
 use socket2::{Domain, Socket, Type};
 
 /// pollserve's `GET /plaintext` answer, byte for byte but for a frozen date and id.
@@ -34,13 +42,22 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let addr: SocketAddr = args.next().and_then(|a| a.parse().ok()).unwrap_or(([127, 0, 0, 1], 8005).into());
     let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1).max(1);
+    let parse = match args.next().as_deref() {
+        None => false,
+        Some("--parse") => true,
+        Some(other) => {
+            eprintln!("floor-probe: unknown argument {other} (usage: floor-probe ADDR WORKERS [--parse])");
+            std::process::exit(2);
+        }
+    };
     let threads: Vec<_> = (0..workers)
         .map(|_| {
             let listener = bind(addr).expect("listen");
-            std::thread::spawn(move || serve(listener))
+            std::thread::spawn(move || serve(listener, parse))
         })
         .collect();
-    println!("floor-probe listening on http://{addr}");
+    let mode = if parse { " (requests parsed by pollserve's parser)" } else { "" };
+    println!("floor-probe listening on http://{addr}{mode}");
     for thread in threads {
         let _ = thread.join();
     }
@@ -56,7 +73,7 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
-fn serve(mut listener: TcpListener) -> io::Result<()> {
+fn serve(mut listener: TcpListener, parse: bool) -> io::Result<()> {
     let mut poll = Poll::new()?;
     poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
     let mut conns: Vec<Option<Conn>> = Vec::new();
@@ -73,7 +90,7 @@ fn serve(mut listener: TcpListener) -> io::Result<()> {
             }
             let key = event.token().0;
             let Some(Some(conn)) = conns.get_mut(key) else { continue };
-            if !conn.ready() {
+            if !conn.ready(parse) {
                 conns[key] = None;
             }
         }
@@ -105,7 +122,7 @@ fn accept(listener: &TcpListener, poll: &Poll, conns: &mut Vec<Option<Conn>>) {
 
 impl Conn {
     /// Reads, answers and writes what it can; false when the connection is done.
-    fn ready(&mut self) -> bool {
+    fn ready(&mut self, parse: bool) -> bool {
         let mut filled = self.filled;
         loop {
             if filled == self.input.len() {
@@ -125,12 +142,9 @@ impl Conn {
             }
         }
         let input = &self.input[..filled];
-        let mut at = 0;
-        while let Some(end) = input[at..].windows(4).position(|w| w == b"\r\n\r\n") {
-            let plaintext = input.get(at + 5) == Some(&b'p');
-            self.output.extend_from_slice(if plaintext { PLAINTEXT } else { HELLO });
-            at += end + 4;
-        }
+        let answered =
+            if parse { answer_parsed(input, &mut self.output) } else { answer(input, &mut self.output) };
+        let Some(at) = answered else { return false };
         self.input.copy_within(at..filled, 0);
         self.filled = filled - at;
         self.flush()
@@ -149,5 +163,37 @@ impl Conn {
         self.output.clear();
         self.written = 0;
         true
+    }
+}
+
+/// Answers every request in `input` found by its empty line; returns how many bytes they took.
+fn answer(input: &[u8], output: &mut Vec<u8>) -> Option<usize> {
+    let mut at = 0;
+    while let Some(end) = input[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+        let plaintext = input.get(at + 5) == Some(&b'p');
+        output.extend_from_slice(if plaintext { PLAINTEXT } else { HELLO });
+        at += end + 4;
+    }
+    Some(at)
+}
+
+/// Answers every request in `input` that pollserve's parser accepts, as pollserve's connection
+/// calls it (fresh header slots per request, its default head limit); `None` when it rejects one,
+/// or one has a body (the load test sends none).
+fn answer_parsed(input: &[u8], output: &mut Vec<u8>) -> Option<usize> {
+    let max_head_bytes = ConnConfig::DEFAULT.max_head_bytes;
+    let mut at = 0;
+    loop {
+        let mut slots = request::header_slots();
+        let head = match request::parse_head(&input[at..], &mut slots, max_head_bytes) {
+            Ok(Parsed::Complete(head)) => head,
+            Ok(Parsed::Partial) => return Some(at),
+            Err(_) => return None,
+        };
+        if head.framing != request::Framing::Empty {
+            return None;
+        }
+        output.extend_from_slice(if head.path == b"/plaintext" { PLAINTEXT } else { HELLO });
+        at += head.len;
     }
 }
