@@ -308,7 +308,7 @@ def servers(args):
     for server in result:
         if versions.get(server.name):
             server.note += f" (versions: {versions[server.name]})"
-    # The baseline is there only when asked for, the floor probe only when named.
+    # The baseline is there only when asked for, the probes only when named.
     result = [s for s in result if s.name != "pollserve-baseline" or args.baseline is not None]
     result = [s for s in result if s.name not in probes or probe_named]
     return [s for s in result if wanted is None or s.name in wanted]
