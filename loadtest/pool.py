@@ -17,18 +17,19 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+import run  # noqa: E402  (the report's own pairing of rounds)
+
 # Resamples for the bootstrap interval; seeded, so the same runs always give the same interval.
 RESAMPLES = 5000
 
 
 def round_ratios(result, server, peer, scenario, field="cpu_us_per_request"):
-    """Round i of `server` ÷ round i of `peer`, from one run's latest.json; [] when either is
-    missing."""
+    """Round i of `server` ÷ round i of `peer`, from one run's latest.json, paired as the report
+    pairs them (`run.paired_ratios`); [] when either is missing or the rounds do not pair."""
     runs = {(r["server"], r["scenario"]): r["runs"] for r in result["results"]}
-    mine, theirs = runs.get((server, scenario)), runs.get((peer, scenario))
-    if not mine or not theirs:
-        return []
-    return [a[field] / b[field] for a, b in zip(mine, theirs) if b[field] > 0]
+    mine, theirs = runs.get((server, scenario), []), runs.get((peer, scenario), [])
+    return run.paired_ratios([r[field] for r in mine], [r[field] for r in theirs]) or []
 
 
 def bootstrap_interval(values, resamples=RESAMPLES, seed=1):
@@ -86,10 +87,10 @@ def main(argv=None):
         except ValueError:
             parser.error(f"--target {item}: expected SCENARIO=RATIO, e.g. pipelined=0.9")
     results = {}
-    for run in args.runs:
-        path = run / "latest.json" if run.is_dir() else run
+    for directory in args.runs:
+        path = directory / "latest.json" if directory.is_dir() else directory
         try:
-            results[str(run)] = json.loads(path.read_text())
+            results[str(directory)] = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             parser.error(f"{path}: {e}")
     for scenario in args.scenarios.split(","):

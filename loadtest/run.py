@@ -598,16 +598,25 @@ def ratio_text(cell, base, attr):
     return f"{value:.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
 
 
+def paired_ratios(mine, theirs):
+    """Round i of `mine` over round i of `theirs` (one server's values, run by run, and another's),
+    or None when the rounds do not pair: a failed run left one server a round short, or a value
+    is missing or zero. Runs are taken round-robin, so run i of every server falls in the same
+    stretch of time."""
+    if len(mine) != len(theirs) or not all(x and y for x, y in zip(mine, theirs)):
+        return None
+    return [x / y for x, y in zip(mine, theirs)]
+
+
 def ratio(cell, base, attr):
-    """cell's `attr` relative to base's. Runs are taken round-robin, so run i of every server falls
-    in the same stretch of time: the median of the per-round ratios cancels the machine's slow and
-    fast phases (on this VM CPU per request moves ±15% between phases, for every server alike).
-    Without paired runs, the ratio of the medians."""
+    """cell's `attr` relative to base's: the median of the per-round ratios, which cancels the
+    machine's slow and fast phases (on this VM CPU per request moves ±15% between phases, for
+    every server alike). Without paired runs, the ratio of the medians."""
     if base is None or not base.runs:
         return None
-    pairs = [(getattr(a, attr), getattr(b, attr)) for a, b in zip(cell.runs, base.runs)]
-    if len(cell.runs) == len(base.runs) and all(x and y for x, y in pairs):
-        return statistics.median(x / y for x, y in pairs)
+    ratios = paired_ratios([getattr(a, attr) for a in cell.runs], [getattr(b, attr) for b in base.runs])
+    if ratios:
+        return statistics.median(ratios)
     mine, theirs = cell.median(attr), base.median(attr)
     return mine / theirs if mine and theirs else None
 
@@ -666,8 +675,7 @@ def markdown(rows, info, scenarios, servers_, args, commands):
 
 def per_round(cell, base, attr):
     """`base`'s `attr` over `cell`'s, round by round: (median, min, max), or None."""
-    pairs = [(getattr(b, attr), getattr(a, attr)) for a, b in zip(cell.runs, base.runs)]
-    ratios = [x / y for x, y in pairs if x and y]
+    ratios = paired_ratios([getattr(b, attr) for b in base.runs], [getattr(a, attr) for a in cell.runs])
     return (statistics.median(ratios), min(ratios), max(ratios)) if ratios else None
 
 

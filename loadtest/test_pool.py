@@ -35,6 +35,10 @@ class Pooling(unittest.TestCase):
         self.assertNotIn("meeting", summary)
         self.assertIsNone(pool.pool({"x": only_a}, "a", "b", "s"))
 
+    def test_a_run_with_a_failed_round_is_left_out_not_misaligned(self):
+        short = result({("a", "s"): [1.0, 2.0], ("b", "s"): [2.0]})
+        self.assertIsNone(pool.pool({"x": short}, "a", "b", "s"))
+
     def test_the_interval_holds_the_median_and_is_repeatable(self):
         values = [0.8 + i / 100 for i in range(30)]
         low, high = pool.bootstrap_interval(values)
