@@ -12,12 +12,16 @@
 //! logger thread (one per stream), which does the blocking writes. The hand-off channel is
 //! bounded: if the terminal cannot keep up, batches are dropped and counted rather than letting
 //! memory grow or the loop wait, and a warning on standard error says how many lines were lost.
+//!
+//! Until the first loop starts, lines are written at once by the thread that logs them (start-up
+//! may wait for the terminal): a logger thread starts only when a loop has something to say, so
+//! a server with one worker runs in one thread until then.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -33,6 +37,9 @@ static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// When (Unix seconds) dropped lines were last reported: at most one warning a second.
 static LAST_WARNING: AtomicU64 = AtomicU64::new(0);
+
+/// Some thread runs an event loop: from then on, lines go through the logger threads.
+static LOOP_STARTED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Default)]
 struct Pending {
@@ -50,6 +57,7 @@ thread_local! {
 /// lines are handed off as they are written.
 pub fn on_loop() {
     ON_LOOP.with(|on| on.set(true));
+    LOOP_STARTED.store(true, Ordering::Release);
 }
 
 /// The logger thread for one stream. Each stream has its own, so a terminal or pipe that
@@ -110,8 +118,25 @@ fn append(to_stdout: bool, line: fmt::Arguments<'_>) {
         buffer.push('\n');
         buffer.len() >= FLUSH_AT
     });
-    if full || !ON_LOOP.with(Cell::get) {
+    if !LOOP_STARTED.load(Ordering::Acquire) {
+        write_now();
+    } else if full || !ON_LOOP.with(Cell::get) {
         flush();
+    }
+}
+
+/// Writes this thread's buffered lines itself (before any loop runs).
+fn write_now() {
+    let (stdout, stderr) = PENDING.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        (std::mem::take(&mut pending.stdout), std::mem::take(&mut pending.stderr))
+    });
+    // Nothing useful can be done if the terminal itself fails.
+    if !stdout.is_empty() {
+        let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
+    }
+    if !stderr.is_empty() {
+        let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
     }
 }
 

@@ -1,15 +1,15 @@
-//! `pollserve`: parse the configuration, start the server, wait for a signal, drain, exit.
+//! `pollserve`: parse the configuration, run the server (its first worker on this thread, which
+//! also watches for the signal that drains it), exit.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 use pollserve::config::{Args, Config, values};
 use pollserve::db::DbLocation;
+use pollserve::server::signals::SignalWatch;
 use pollserve::server::{Server, ShutdownHandle};
 use pollserve::site::api::Services;
 use pollserve::site::health::Readiness;
@@ -66,13 +66,13 @@ fn run() -> Result<(), Failure> {
     let (readiness, grace) = (config.app.readiness.clone(), config.shutdown_grace);
     let server =
         Server::bind(config, app).map_err(|e| Failure { message: format!("cannot start: {e}"), code: 1 })?;
-    let signals =
-        Signals::new([SIGINT, SIGTERM]).map_err(Failure::because("cannot install signal handlers"))?;
+    let signals = SignalWatch::install(grace, move || on_first_signal(&readiness, grace))
+        .map_err(Failure::because("cannot install signal handlers"))?;
     shown.addr = server.local_addr();
-    let running = server.start().map_err(Failure::because("cannot start workers"))?;
+    // The first worker runs on this thread: with one worker, the process has no other.
+    let running = server.start_here(Some(signals)).map_err(Failure::because("cannot start workers"))?;
     announce(&shown);
     let shutdown = running.shutdown_handle();
-    on_signals(signals, shutdown.clone(), readiness, grace);
     let result = running.join();
     finish(&shutdown, services.as_ref());
     result.map_err(Failure::because("worker failed"))
@@ -101,26 +101,13 @@ fn announce(config: &Config) {
 }
 
 /// On SIGINT or SIGTERM: not ready first, still serving (a load balancer checking /readyz stops
-/// sending new requests during the grace period), then the drain. A second signal exits now.
-fn on_signals(mut signals: Signals, shutdown: ShutdownHandle, readiness: Readiness, grace: Duration) {
-    std::thread::spawn(move || {
-        let mut received = signals.forever();
-        if received.next().is_some() {
-            readiness.stop();
-            if grace.is_zero() {
-                shutdown.shutdown();
-            } else {
-                log::info!("shutting down: /readyz answers 503, serving {} s more", grace.as_secs());
-                std::thread::spawn(move || {
-                    std::thread::sleep(grace);
-                    shutdown.shutdown();
-                });
-            }
-        }
-        if received.next().is_some() {
-            std::process::exit(130);
-        }
-    });
+/// sending new requests during the grace period); the drain follows when the grace is over. A
+/// second signal exits now.
+fn on_first_signal(readiness: &Readiness, grace: Duration) {
+    readiness.stop();
+    if !grace.is_zero() {
+        log::info!("shutting down: /readyz answers 503, serving {} s more", grace.as_secs());
+    }
 }
 
 /// After the workers stopped: the drain's line, the last log lines, and the database's queued

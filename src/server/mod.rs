@@ -1,9 +1,10 @@
-//! The server: binds one listener per worker, runs each worker's loop on its own thread, and
-//! drains them on shutdown.
+//! The server: binds one listener per worker, runs each worker's loop on a thread (the first
+//! on the caller's, with [`Server::start_here`]), and drains them on shutdown.
 //!
 //! - [`listener`]: `SO_REUSEPORT` listening sockets (socket2).
 //! - [`worker`]: one `mio` event loop per thread.
 //! - [`shared`]: the little the workers share (the connection count, the shutdown flag).
+//! - [`signals`]: SIGINT and SIGTERM, watched by one worker's loop.
 //! - [`conn`]: the per-connection state machine.
 //! - [`timers`]: each worker's deadlines.
 //! - [`buffers`]: each worker's spare buffers, lent to connections with bytes in flight.
@@ -18,6 +19,7 @@ pub mod listener;
 pub mod memory;
 pub mod redact;
 pub mod shared;
+pub mod signals;
 pub mod timers;
 pub mod worker;
 
@@ -33,6 +35,7 @@ use crate::app::{App, RouteError};
 pub(crate) use crate::nonblocking::{interrupted, would_block};
 use conn::ConnConfig;
 use shared::Shared;
+use signals::SignalWatch;
 use worker::Worker;
 
 /// Why a server could not start or stopped with an error.
@@ -109,7 +112,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         let server = Server::bind(config, app)?;
         let addr = server.local_addr();
-        let running = server.start().map_err(ServerError::Io)?;
+        let running = server.start_here(None).map_err(ServerError::Io)?;
         ready(addr, running.shutdown_handle());
         running.join().map_err(ServerError::Io)
     }
@@ -119,14 +122,25 @@ impl Server {
         self.local_addr
     }
 
-    /// Starts the worker threads.
+    /// Starts every worker on a thread of its own.
     pub fn start(self) -> io::Result<Running> {
+        self.launch(false, None)
+    }
+
+    /// Starts every worker but the first on a thread of its own; the first runs on the calling
+    /// thread, in [`Running::join`], and watches `signals` if given. With one worker the
+    /// process then has no other thread (none waits for signals either).
+    pub fn start_here(self, signals: Option<SignalWatch>) -> io::Result<Running> {
+        self.launch(true, signals)
+    }
+
+    fn launch(self, keep_first: bool, signals: Option<SignalWatch>) -> io::Result<Running> {
         let shared = Arc::new(Shared::new(self.config.max_connections));
         let conn_config = Arc::new(self.config.conn.clone());
-        let mut wakers = Vec::new();
-        let mut threads = Vec::new();
         let metrics = Arc::new(self.app.metrics(vec![Arc::new(crate::logging::DroppedLines)]));
-        for (index, listener) in self.listeners.into_iter().enumerate() {
+        let mut workers = Vec::new();
+        let mut wakers = Vec::new();
+        for listener in self.listeners {
             let (worker, waker) = Worker::new(
                 listener,
                 Arc::clone(&self.app),
@@ -135,14 +149,30 @@ impl Server {
                 Arc::clone(&shared),
                 self.config.drain_timeout,
             )?;
+            workers.push(worker);
             wakers.push(waker);
+        }
+        let handle = ShutdownHandle { shared, wakers: Arc::new(wakers), began: Arc::default() };
+        let mut workers = workers.into_iter();
+        let here = match keep_first.then(|| workers.next()).flatten() {
+            Some(mut worker) => {
+                if let Some(mut watch) = signals {
+                    watch.attach(handle.clone());
+                    worker.watch_signals(watch)?;
+                }
+                Some(worker)
+            }
+            None => None,
+        };
+        let mut threads = Vec::new();
+        for (index, worker) in workers.enumerate() {
+            let index = index + usize::from(here.is_some());
             let thread = std::thread::Builder::new()
                 .name(format!("pollserve-worker-{index}"))
                 .spawn(|| worker.run())?;
             threads.push(thread);
         }
-        let handle = ShutdownHandle { shared, wakers: Arc::new(wakers), began: Arc::default() };
-        Ok(Running { local_addr: self.local_addr, handle, threads })
+        Ok(Running { local_addr: self.local_addr, handle, here, threads })
     }
 }
 
@@ -150,6 +180,8 @@ impl Server {
 pub struct Running {
     local_addr: SocketAddr,
     handle: ShutdownHandle,
+    /// The worker [`Server::start_here`] kept for the calling thread.
+    here: Option<Worker>,
     threads: Vec<JoinHandle<io::Result<()>>>,
 }
 
@@ -164,9 +196,10 @@ impl Running {
         self.handle.clone()
     }
 
-    /// Waits for every worker to finish; the first worker error, if any.
+    /// Runs the worker kept for this thread, if any, then waits for every other worker to
+    /// finish; the first worker error, if any.
     pub fn join(self) -> io::Result<()> {
-        let mut result = Ok(());
+        let mut result = self.here.map_or(Ok(()), Worker::run);
         for thread in self.threads {
             let outcome = thread.join().unwrap_or_else(|_| Err(io::Error::other("worker thread panicked")));
             if result.is_ok() {

@@ -18,6 +18,7 @@ use slab::Slab;
 use super::buffers::BufferPool;
 use super::conn::{Conn, ConnConfig, Ctx, Identity};
 use super::shared::Shared;
+use super::signals::SignalWatch;
 use super::timers::Timers;
 use super::{interrupted, would_block};
 use crate::app::defer::{Completion, DeferTarget};
@@ -33,8 +34,10 @@ use crate::on_loop::TOKENS_PER_SERVICE;
 const LISTENER: Token = Token(0);
 /// Wakes the worker from another thread (shutdown).
 const WAKER: Token = Token(1);
+/// The signal pipe, on the worker that watches for SIGINT and SIGTERM.
+const SIGNALS: Token = Token(2);
 /// Connection tokens are slab keys offset past the fixed tokens.
-const FIRST_CONN: usize = 2;
+const FIRST_CONN: usize = 3;
 /// Tokens from here on belong to the app's loop services, [`TOKENS_PER_SERVICE`] each (far
 /// above any connection's token).
 const FIRST_SERVICE: usize = usize::MAX / 2;
@@ -100,6 +103,8 @@ pub struct Worker {
     next_conn_id: u64,
     /// Wakes this loop from other threads.
     waker: Arc<Waker>,
+    /// SIGINT and SIGTERM, on the one worker that watches for them.
+    signals: Option<SignalWatch>,
 }
 
 impl Worker {
@@ -132,8 +137,16 @@ impl Worker {
             completions,
             next_conn_id: 0,
             waker: Arc::clone(&waker),
+            signals: None,
         };
         Ok((worker, waker))
+    }
+
+    /// Makes this worker watch for SIGINT and SIGTERM (one worker per process does).
+    pub fn watch_signals(&mut self, mut watch: SignalWatch) -> io::Result<()> {
+        self.poll.registry().register(watch.source(), SIGNALS, Interest::READABLE)?;
+        self.signals = Some(watch);
+        Ok(())
     }
 
     /// Runs the loop until shutdown has drained every connection (or the drain time ran out).
@@ -193,6 +206,11 @@ impl Worker {
             match event.token() {
                 LISTENER => self.accept(now),
                 WAKER => {}
+                SIGNALS => {
+                    if let Some(signals) = &mut self.signals {
+                        signals.on_readable();
+                    }
+                }
                 Token(token) if token >= FIRST_SERVICE => {
                     let index = (token - FIRST_SERVICE) / TOKENS_PER_SERVICE;
                     if let Some(service) = services.get_mut(index) {
@@ -211,6 +229,9 @@ impl Worker {
             service.turn(now);
         }
         self.deliver_completions(now);
+        if let Some(signals) = &mut self.signals {
+            signals.turn(now);
+        }
     }
 
     fn poll_timeout(
@@ -225,6 +246,7 @@ impl Worker {
             self.timers.next_in(now),
             self.accept_retry_at.map(|at| at.saturating_duration_since(now)),
             drain_deadline.map(|at| at.saturating_duration_since(now)),
+            self.signals.as_ref().and_then(SignalWatch::deadline).map(|at| at.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
