@@ -103,8 +103,9 @@ impl Server {
         Ok(Server { listeners, local_addr, config, app: Arc::new(app) })
     }
 
-    /// Binds, starts the workers and runs until a shutdown is requested through the handle
-    /// passed to `ready` (called once the server listens, e.g. to print the address).
+    /// Binds, starts the workers (the first on the calling thread) and runs until a shutdown is
+    /// requested through the handle passed to `ready` (called once the server listens, e.g. to
+    /// print the address).
     pub fn run<S: Send + Sync + 'static>(
         config: impl Into<Settings>,
         app: App<S>,
