@@ -125,12 +125,17 @@ fn append(to_stdout: bool, line: fmt::Arguments<'_>) {
     }
 }
 
-/// Writes this thread's buffered lines itself (before any loop runs).
-fn write_now() {
-    let (stdout, stderr) = PENDING.with(|pending| {
+/// This thread's buffered lines (standard output's, standard error's), taken out.
+fn take_pending() -> (String, String) {
+    PENDING.with(|pending| {
         let mut pending = pending.borrow_mut();
         (std::mem::take(&mut pending.stdout), std::mem::take(&mut pending.stderr))
-    });
+    })
+}
+
+/// Writes this thread's buffered lines itself (before any loop runs).
+fn write_now() {
+    let (stdout, stderr) = take_pending();
     // Nothing useful can be done if the terminal itself fails.
     if !stdout.is_empty() {
         let _ = std::io::stdout().lock().write_all(stdout.as_bytes());
@@ -187,10 +192,7 @@ pub fn init(trace: bool) {
 /// Hands this thread's buffered lines to the logger threads. Cheap when there are none. A
 /// batch a logger cannot take is dropped and counted, and a warning says so (once a second).
 pub fn flush() {
-    let (stdout, stderr) = PENDING.with(|pending| {
-        let mut pending = pending.borrow_mut();
-        (std::mem::take(&mut pending.stdout), std::mem::take(&mut pending.stderr))
-    });
+    let (stdout, stderr) = take_pending();
     let mut dropped = false;
     for (to_stdout, batch) in [(true, stdout), (false, stderr)] {
         if batch.is_empty() {

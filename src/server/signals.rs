@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mio::net::UnixStream;
 
 use super::ShutdownHandle;
-use crate::nonblocking::{interrupted, would_block};
+use crate::nonblocking::interrupted;
 
 /// Status of a process ended by a second signal (128 + SIGINT, as shells report Ctrl-C).
 pub const EXIT_ON_SECOND_SIGNAL: i32 = 130;
@@ -100,7 +100,7 @@ impl SignalWatch {
                 Ok(0) => return,
                 Ok(_) => self.pending = true,
                 Err(e) if interrupted(&e) => {}
-                Err(e) if would_block(&e) => return,
+                // Drained (`WouldBlock`), or the pipe failed: nothing more to read either way.
                 Err(_) => return,
             }
         }
