@@ -25,6 +25,7 @@ pub mod worker;
 
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -200,15 +201,31 @@ impl Running {
     /// Runs the worker kept for this thread, if any, then waits for every other worker to
     /// finish; the first worker error, if any.
     pub fn join(self) -> io::Result<()> {
-        let mut result = self.here.map_or(Ok(()), Worker::run);
+        let mut result = match self.here {
+            // A panic here ends as one on a worker's own thread does: as an error.
+            Some(worker) => {
+                catch_unwind(AssertUnwindSafe(|| worker.run())).unwrap_or_else(|_| Err(panicked()))
+            }
+            None => Ok(()),
+        };
+        if result.is_err() {
+            // That worker may have been the one watching for signals: without it, nothing
+            // would stop the others.
+            self.handle.shutdown();
+        }
         for thread in self.threads {
-            let outcome = thread.join().unwrap_or_else(|_| Err(io::Error::other("worker thread panicked")));
+            let outcome = thread.join().unwrap_or_else(|_| Err(panicked()));
             if result.is_ok() {
                 result = outcome;
             }
         }
         result
     }
+}
+
+/// What joining a worker that panicked gives.
+fn panicked() -> io::Error {
+    io::Error::other("worker thread panicked")
 }
 
 /// Starts a graceful shutdown: workers stop accepting, finish responses in progress, close
