@@ -587,13 +587,13 @@ def fmt(value, digits=1):
 
 
 def ratio_text(cell, base, attr):
-    """`ratio` with the rounds' range: `1.10× [0.97–1.21]`; the range only with paired rounds."""
+    """`ratio` with the rounds' range: `1.10× [0.97–1.21]`; the range only with paired rounds, the
+    same ones `ratio` took the median of."""
     value = ratio(cell, base, attr)
     if value is None:
         return "–"
-    pairs = [(getattr(a, attr), getattr(b, attr)) for a, b in zip(cell.runs, base.runs)]
-    ratios = [x / y for x, y in pairs if x and y]
-    if cell is base or len(cell.runs) != len(base.runs) or len(ratios) < 2:
+    ratios = paired_ratios([getattr(a, attr) for a in cell.runs], [getattr(b, attr) for b in base.runs])
+    if cell is base or not ratios or len(ratios) < 2:
         return f"{value:.2f}×"
     return f"{value:.2f}× [{min(ratios):.2f}–{max(ratios):.2f}]"
 

@@ -28,6 +28,12 @@ class RatioText(unittest.TestCase):
         other = cell("peer", "keepalive", [3.0])
         self.assertEqual(run.ratio_text(other, base, "cpu_us_per_request"), "1.50×")
 
+    def test_a_round_without_a_value_gives_the_ratio_of_medians_without_a_range(self):
+        # The range is of the same paired rounds the median came from, or there is none.
+        base = cell("pollserve", "keepalive", [2.0, 2.0, 2.0])
+        other = run.Cell("peer", "keepalive", [mock.Mock(cpu_us_per_request=c) for c in (3.0, 0.0, 3.0)])
+        self.assertEqual(run.ratio_text(other, base, "cpu_us_per_request"), "1.50×")
+
 
 class Chart(unittest.TestCase):
     def test_shared_scales_and_legend_fit(self):
