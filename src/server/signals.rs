@@ -39,15 +39,16 @@ pub struct SignalWatch {
     /// Once set, the next signal ends the process in its handler.
     second_exits: Arc<AtomicBool>,
     handle: Option<ShutdownHandle>,
-    /// A signal arrived and is not yet acted on.
-    pending: bool,
     /// When the grace period ends and the drain begins.
     shutdown_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for SignalWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignalWatch").field("grace", &self.grace).field("pending", &self.pending).finish()
+        f.debug_struct("SignalWatch")
+            .field("grace", &self.grace)
+            .field("shutdown_at", &self.shutdown_at)
+            .finish()
     }
 }
 
@@ -76,7 +77,6 @@ impl SignalWatch {
             first: Some(Box::new(first)),
             second_exits,
             handle: None,
-            pending: false,
             shutdown_at: None,
         })
     }
@@ -91,30 +91,35 @@ impl SignalWatch {
         &mut self.pipe
     }
 
-    /// The pipe is readable: empty it (before acting, so a signal arriving meanwhile wakes the
-    /// loop again) and note that a signal came.
-    pub(crate) fn on_readable(&mut self) {
-        let mut bytes = [0u8; 16];
-        loop {
-            match self.pipe.read(&mut bytes) {
-                Ok(0) => return,
-                Ok(_) => self.pending = true,
-                Err(e) if interrupted(&e) => {}
-                // Drained (`WouldBlock`), or the pipe failed: nothing more to read either way.
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// Acts on a signal that came, and starts the drain once the grace period is over.
-    pub(crate) fn turn(&mut self, now: Instant) {
-        if std::mem::take(&mut self.pending)
+    /// The pipe is readable: empty it, then act on the first signal (in that order, so a signal
+    /// arriving meanwhile wakes the loop again). The drain itself waits for [`SignalWatch::turn`].
+    pub(crate) fn on_readable(&mut self, now: Instant) {
+        if self.drain_pipe()
             && let Some(first) = self.first.take()
         {
             self.second_exits.store(true, Ordering::SeqCst);
             first();
             self.shutdown_at = Some(now + self.grace);
         }
+    }
+
+    /// Reads the pipe until it is empty; whether it held a byte (a signal came).
+    fn drain_pipe(&mut self) -> bool {
+        let mut bytes = [0u8; 16];
+        let mut signalled = false;
+        loop {
+            match self.pipe.read(&mut bytes) {
+                Ok(0) => return signalled,
+                Ok(_) => signalled = true,
+                Err(e) if interrupted(&e) => {}
+                // Drained (`WouldBlock`), or the pipe failed: nothing more to read either way.
+                Err(_) => return signalled,
+            }
+        }
+    }
+
+    /// Starts the drain once the grace period is over.
+    pub(crate) fn turn(&mut self, now: Instant) {
         if self.shutdown_at.is_some_and(|at| at <= now) {
             self.shutdown_at = None;
             if let Some(handle) = &self.handle {

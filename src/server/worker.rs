@@ -208,7 +208,7 @@ impl Worker {
                 WAKER => {}
                 SIGNALS => {
                     if let Some(signals) = &mut self.signals {
-                        signals.on_readable();
+                        signals.on_readable(now);
                     }
                 }
                 Token(token) if token >= FIRST_SERVICE => {
