@@ -4,9 +4,12 @@
 //! until `WouldBlock` → let each ready connection move its bytes → fire due deadlines. Workers
 //! share nothing on the request path; the only shared state is the shutdown flag and the
 //! process-wide connection count, touched on accept and close.
+//!
+//! Accepting (the connection limit, the back-off when descriptors run out) is in `accept.rs`.
+
+mod accept;
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -16,16 +19,14 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::buffers::BufferPool;
-use super::conn::{Conn, ConnConfig, Ctx, Identity};
+use super::conn::{Conn, ConnConfig, Ctx};
+use super::interrupted;
 use super::shared::Shared;
 use super::signals::SignalWatch;
 use super::timers::Timers;
-use super::{interrupted, would_block};
 use crate::app::defer::{Completion, DeferTarget};
-use crate::app::{App, HeaderValue, HttpError, LoopService};
+use crate::app::{App, LoopService};
 use crate::http::date::CachedDate;
-use crate::http::response::Persistence;
-use crate::http::status::StatusCode;
 use crate::logging as log;
 use crate::metrics::{Metrics, WorkerMetrics};
 use crate::on_loop::TOKENS_PER_SERVICE;
@@ -44,10 +45,6 @@ const FIRST_SERVICE: usize = usize::MAX / 2;
 
 /// Readiness events taken per `poll` call.
 const EVENTS_PER_POLL: usize = 1024;
-
-/// How long to stop accepting after the process ran out of file descriptors. Edge-triggered
-/// readiness will not report the waiting connections again, so a timer retries.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// A connection and the worker's bookkeeping for it.
 struct Entry {
@@ -253,47 +250,6 @@ impl Worker {
         .min()
     }
 
-    /// Accepts until the listener would block.
-    fn accept(&mut self, now: Instant) {
-        loop {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => self.add_connection(stream, peer, now),
-                Err(e) if would_block(&e) => return,
-                Err(e) if is_transient_accept_error(&e) => {}
-                Err(_) => {
-                    // Out of descriptors or memory: the waiting connections stay in the
-                    // backlog, and a timer retries instead of spinning on the error.
-                    self.accept_retry_at = Some(now + ACCEPT_BACKOFF);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn add_connection(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
-        if !self.shared.try_acquire() {
-            self.env.counters.refused_at_capacity.add(1);
-            return reject_over_capacity(stream, &self.env, now);
-        }
-        // Responses are written whole, so Nagle's delay would only add latency.
-        let _ = stream.set_nodelay(true);
-        let slot = self.conns.vacant_entry();
-        let key = slot.key();
-        if self.poll.registry().register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE).is_err() {
-            self.shared.release();
-            return;
-        }
-        let identity = Identity { key, id: self.next_conn_id, peer: Some(peer) };
-        self.next_conn_id += 1;
-        let conn = Conn::new(stream, identity, &self.env.config, now);
-        slot.insert(Entry { conn, writable: false, armed: None });
-        self.env.counters.open_connections.add(1);
-        self.settle(key);
-    }
-
     fn on_ready(&mut self, key: usize, read_closed: bool, now: Instant) {
         let Some(entry) = self.conns.get_mut(key) else {
             return;
@@ -389,25 +345,4 @@ impl Worker {
             self.settle(key);
         }
     }
-}
-
-/// Errors that concern one connection attempt, not the listener: skip and keep accepting.
-fn is_transient_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-    )
-}
-
-/// Over the connection limit: tell the client why (one best-effort write), then close.
-fn reject_over_capacity(mut stream: TcpStream, env: &Env, now: Instant) {
-    use std::io::Write;
-    let error = HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections")
-        .with_header("Retry-After", HeaderValue::from_static("1"))
-        .with_cause("the connection limit (--max-connections) is reached");
-    let mut out = Vec::with_capacity(256);
-    env.app.reject(error, now, |response, exchange| {
-        response.write_to(&mut out, &env.date, Persistence::Close, false, exchange.request_id.as_ref());
-    });
-    let _ = stream.write(&out);
 }
