@@ -358,7 +358,14 @@ impl Client {
 
     fn try_fill(&mut self) -> std::io::Result<()> {
         let mut chunk = [0u8; 8192];
-        let n = self.stream.read(&mut chunk)?;
+        // A read with a timeout fails with EINTR after the process was stopped and continued
+        // (signal(7)), even with no signal handler: that is not the server's doing, so retry.
+        let n = loop {
+            match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                result => break result?,
+            }
+        };
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
