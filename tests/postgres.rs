@@ -95,7 +95,7 @@ fn a_restart_under_load_answers_503_never_hangs_and_loses_no_acknowledged_write(
                     // again says nothing of the others. The assertions below say if it never is.
                     if stop.load(Ordering::Relaxed) {
                         let since = *stopped_at.get_or_insert_with(Instant::now);
-                        if ends_served(&statuses) || since.elapsed() > RESERVED_WITHIN {
+                        if ends_served(&statuses) || since.elapsed() > SERVED_AGAIN_WITHIN {
                             break;
                         }
                     }
@@ -142,7 +142,7 @@ fn a_restart_under_load_answers_503_never_hangs_and_loses_no_acknowledged_write(
 
 /// How long after the restart test's stop signal a client may take to be served again: well
 /// past the longest reconnection backoff (2 s).
-const RESERVED_WITHIN: Duration = Duration::from_secs(10);
+const SERVED_AGAIN_WITHIN: Duration = Duration::from_secs(10);
 
 /// Whether a client's last two requests (a POST and a GET) were served.
 fn ends_served(statuses: &[u16]) -> bool {
