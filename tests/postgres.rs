@@ -149,9 +149,8 @@ fn ends_served(statuses: &[u16]) -> bool {
     statuses.len() >= 2 && statuses.iter().rev().take(2).all(|s| *s == 200 || *s == 201)
 }
 
-/// Sends SIGSTOP or SIGCONT to every backend of the cluster, with one `kill` right after
-/// listing them: pids are reused (`pid_max` is often 32,768), and a backend that exits
-/// between the two must not leave its pid to be signalled once some other process has it.
+/// Sends SIGSTOP or SIGCONT to every backend of the cluster: one `kill` for them all, right
+/// after listing them, so the list is as fresh as it can be when the signals go out.
 fn signal_backends(cluster: &Cluster, signal: &str) {
     let pids: Vec<String> = cluster.backend_pids().iter().map(u32::to_string).collect();
     if !pids.is_empty() {
