@@ -47,6 +47,25 @@ impl fmt::Debug for Login {
     }
 }
 
+/// The longest message taken from the server. This client's statements return rows of a few
+/// kilobytes (an item's body is at most 10,000 characters); PostgreSQL itself allows 1 GiB.
+/// The bound matters because `Message::parse` reserves room for the length a header claims
+/// before any of it has arrived: a 4 GiB claim was a 4 GiB allocation (a fuzz finding).
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// Refuses a message, as soon as its header is in `input`, that claims more than
+/// [`MAX_MESSAGE`] bytes.
+fn check_length(input: &[u8]) -> Result<(), Fatal> {
+    let Some(Ok(len)) = input.get(1..5).map(<[u8; 4]>::try_from) else {
+        return Ok(()); // the header is not all here yet
+    };
+    let len = u32::from_be_bytes(len);
+    if usize::try_from(len).is_ok_and(|len| len <= MAX_MESSAGE) {
+        return Ok(());
+    }
+    Err(protocol(format_args!("sent a message of {len} bytes, more than the {MAX_MESSAGE} taken")))
+}
+
 /// Where a session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -247,6 +266,7 @@ impl<T> Session<T> {
     pub fn receive(&mut self, bytes: &[u8], outcomes: &mut Vec<Outcome<T>>) -> Result<(), Fatal> {
         self.input.extend_from_slice(bytes);
         loop {
+            check_length(&self.input)?;
             let message = Message::parse(&mut self.input).map_err(protocol)?;
             let Some(message) = message else { return Ok(()) };
             self.handle(message, outcomes)?;

@@ -249,6 +249,24 @@ fn replies_nobody_asked_for_are_fatal() {
 }
 
 #[test]
+fn a_message_claiming_more_than_the_limit_is_fatal_before_its_body_arrives() {
+    let header = |len: usize| [&[b'D'][..], &u32::try_from(len).unwrap().to_be_bytes()].concat();
+    for len in [MAX_MESSAGE + 1, u32::MAX as usize] {
+        let fatal = feed(&mut ready_session(), &header(len)).unwrap_err();
+        assert!(matches!(&fatal, Fatal::Protocol(what) if what.contains("more than")), "{fatal:?}");
+    }
+    // At the limit, the session waits for the rest of the message.
+    assert_eq!(feed(&mut ready_session(), &header(MAX_MESSAGE)).unwrap(), []);
+    // The fuzz finding (pg_session, 2026-12-01): a header claiming 4 GiB after two replies had
+    // `Message::parse` reserve 4 GiB for it.
+    let mut session = ready_session();
+    session.send([(1, query(1))]);
+    let finding = b"2\0\0\0\x04C\0\0\0\x0dSMLECT \x08\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xf7\xff\0";
+    let fatal = feed(&mut session, finding).unwrap_err();
+    assert!(matches!(&fatal, Fatal::Protocol(what) if what.contains("more than")), "{fatal:?}");
+}
+
+#[test]
 fn abandoning_answers_everything_in_flight() {
     let mut session = ready_session();
     session.send([(1, query(1)), (2, query(2))]);
