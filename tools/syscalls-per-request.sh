@@ -2,8 +2,9 @@
 # System calls and CPU per request of one server under the load test's two wrk loads: the server
 # pinned to core 1, wrk to core 0, GET /plaintext; keep-alive (64 connections) and pipelined
 # (x16, 256 connections). Prints, per request: epoll_wait, recvfrom and sendto calls (counted by
-# `perf stat` over 4 s in the middle of an 8 s wrk run) and the server's user and system CPU µs
-# (from /proc/PID/stat over the whole run). One sample each: for ratios use loadtest/run.sh.
+# `perf stat` over 4 s in the middle of an 8 s wrk run, divided by 4 s of wrk's average request
+# rate, so a call count near 1 is exact only to that rate's steadiness) and the server's user and
+# system CPU µs (from /proc/PID/stat over the whole run, divided by the requests wrk completed). One sample each: for ratios use loadtest/run.sh.
 #
 # Usage: tools/syscalls-per-request.sh PORT SERVER-COMMAND...
 #   tools/syscalls-per-request.sh 18123 target/release/pollserve --addr 127.0.0.1:18123 --threads 1 --db off
