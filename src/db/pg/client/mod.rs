@@ -1,34 +1,30 @@
 //! One worker's PostgreSQL connections, driven by that worker's event loop.
 //!
 //! Each connection (`Link`) is a non-blocking socket registered with the worker's `Poll` and a
-//! [`Session`] that speaks the protocol. Queries from this worker's handlers wait in one queue;
+//! [`Session`](super::proto::Session) that speaks the protocol. Queries from this worker's handlers wait in one queue;
 //! once per loop turn they go out in batches to the connections that are free,
 //! one `Sync` per batch, one batch per connection at a time, and the replies come back on
 //! readiness, in order. Nothing here blocks:
 //! connecting, logging in, preparing and reconnecting are states of a link, moved on by
 //! readiness and deadlines.
 //!
-//! A link's states: `Waiting` (the schema is not ready yet, or backing off after a failure) →
-//! `Connecting` (TCP) → `Handshaking` (logging in, preparing statements) → `Ready` (queries in
-//! flight or not) → on any failure `Waiting` again, with every query it had in flight answered
+//! A link's states are in `client/link.rs`; when one fails, every query it had in flight is answered
 //! "unavailable".
 
+mod link;
+
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use bytes::Buf;
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use postgres_protocol::message::backend::DataRowBody;
 
-use super::proto::{Fatal, Login, Notification, Outcome, Phase, Query, Session};
-use super::sql::{REVOKED_CHANNEL, STATEMENTS};
-use crate::nonblocking::{interrupted, would_block};
+use self::link::{Link, State, Tagged};
+use super::proto::{Login, Outcome, Query};
 use crate::store::{Changes, StoreError};
 
 /// What a query's answer goes to: its rows once its batch committed, or why not.
@@ -48,13 +44,6 @@ pub const MAX_QUEUE: usize = 1024;
 /// meanwhile waits and goes out as the next batch, so a batch of writes shares one commit (one
 /// WAL flush) however many requests it holds.
 pub const MAX_BATCH: usize = 256;
-/// First wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-/// Longest wait before reconnecting.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
-/// How often a link looks again whether the schema is ready.
-const SCHEMA_POLL: Duration = Duration::from_millis(50);
-
 /// What every worker's client shares: where the database is and how to behave.
 #[derive(Debug)]
 pub struct Settings {
@@ -73,52 +62,6 @@ pub struct Settings {
     pub changes: Arc<dyn Changes>,
     /// Queries waiting in every worker's queue (for `/metrics`).
     pub queued: AtomicUsize,
-}
-
-/// A query in a session, and when it must be answered by.
-struct Tagged {
-    reply: Reply,
-    deadline: Instant,
-}
-
-/// Where a link is (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Not connected; connects at the instant.
-    Waiting(Instant),
-    /// The TCP connection is being made, until the deadline.
-    Connecting(Instant),
-    /// Logging in and preparing statements, until the deadline.
-    Handshaking(Instant),
-    /// Serving queries.
-    Ready,
-}
-
-/// One connection.
-struct Link {
-    token: Token,
-    state: State,
-    stream: Option<TcpStream>,
-    session: Option<Session<Tagged>>,
-    /// Failures since the link was last ready (for the backoff).
-    failures: u32,
-    /// Whether the last failure was logged (one line per outage, not one per attempt).
-    outage_logged: bool,
-}
-
-impl Link {
-    /// Ready, with no batch in flight.
-    fn is_free(&self) -> bool {
-        self.state == State::Ready && self.session.as_ref().is_some_and(|s| s.in_flight() == 0)
-    }
-
-    /// When this link must be looked at again regardless of readiness.
-    fn deadline(&self) -> Option<Instant> {
-        match self.state {
-            State::Waiting(at) | State::Connecting(at) | State::Handshaking(at) => Some(at),
-            State::Ready => self.session.as_ref().and_then(|s| s.first_in_flight()).map(|t| t.deadline),
-        }
-    }
 }
 
 /// One worker's connections and queue.
@@ -145,16 +88,7 @@ impl Client {
         remote: Receiver<Request>,
         now: Instant,
     ) -> Client {
-        let links = (0..connections.max(1))
-            .map(|i| Link {
-                token: Token(first_token + i),
-                state: State::Waiting(now),
-                stream: None,
-                session: None,
-                failures: 0,
-                outage_logged: false,
-            })
-            .collect();
+        let links = (0..connections.max(1)).map(|i| Link::new(Token(first_token + i), now)).collect();
         Client {
             settings,
             registry,
@@ -251,88 +185,22 @@ impl Client {
         }
     }
 
+    /// Starts a waiting link connecting.
     fn connect(&mut self, index: usize, now: Instant) {
-        if !self.settings.schema_ready.load(Ordering::Acquire) {
-            self.links[index].state = State::Waiting(now + SCHEMA_POLL);
-            return;
+        if let Err(cause) = self.links[index].connect(&self.settings, &self.registry, now) {
+            self.fail(index, &cause, now);
         }
-        let mut stream = match TcpStream::connect(self.settings.addr) {
-            Ok(stream) => stream,
-            Err(e) => return self.fail(index, &format!("cannot connect to PostgreSQL: {e}"), now),
-        };
-        let link = &mut self.links[index];
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.registry.register(&mut stream, link.token, interest) {
-            return self.fail(index, &format!("cannot register the PostgreSQL socket: {e}"), now);
-        }
-        let _ = stream.set_nodelay(true);
-        link.stream = Some(stream);
-        link.session = Some(Session::new(self.settings.login.clone(), STATEMENTS));
-        link.state = State::Connecting(now + self.settings.connect_timeout);
     }
 
-    /// Moves a link's bytes: finish connecting, read until the socket would block, write what
-    /// is pending.
+    /// Moves a link's bytes on readiness; once it is prepared, sends what waited for it.
     fn drive(&mut self, index: usize, now: Instant) {
-        if let Err(cause) = self.exchange(index) {
+        let link = &mut self.links[index];
+        if let Err(cause) = link.exchange(&mut self.read_buf, &mut self.outcomes, &*self.settings.changes) {
             return self.fail(index, &cause, now);
         }
-        let link = &mut self.links[index];
-        if matches!(link.state, State::Handshaking(_))
-            && link.session.as_ref().is_some_and(|s| s.phase() == Phase::Ready)
-        {
-            if link.failures > 0 {
-                // Revocations made while this link was down were not heard: forget the cache.
-                self.settings.changes.missed();
-            }
-            if link.outage_logged {
-                log::info!("reconnected to PostgreSQL");
-            }
-            link.state = State::Ready;
-            link.failures = 0;
-            link.outage_logged = false;
-            if let Some(session) = link.session.as_mut() {
-                let listen = Query::simple(&["LISTEN ", REVOKED_CHANNEL].concat());
-                let ignore: Reply = Box::new(|_| {});
-                session
-                    .send([(Tagged { reply: ignore, deadline: now + self.settings.query_timeout }, listen)]);
-            }
-            // Prepared and ready: send what waited for it.
+        if link.finish_handshake(&self.settings, now) {
             self.dispatch(now);
         }
-    }
-
-    /// The socket work of [`Client::drive`]; `Err` is why the link must close.
-    fn exchange(&mut self, index: usize) -> Result<(), String> {
-        let link = &mut self.links[index];
-        let (Some(stream), Some(session)) = (link.stream.as_mut(), link.session.as_mut()) else {
-            return Ok(());
-        };
-        if let State::Connecting(deadline) = link.state {
-            if let Ok(Some(e)) | Err(e) = stream.take_error() {
-                return Err(format!("cannot connect to PostgreSQL: {e}"));
-            }
-            match stream.peer_addr() {
-                Ok(_) => link.state = State::Handshaking(deadline),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) => return Err(format!("cannot connect to PostgreSQL: {e}")),
-            }
-        }
-        loop {
-            match stream.read(&mut self.read_buf) {
-                Ok(0) => return Err("PostgreSQL closed the connection".to_owned()),
-                Ok(n) => {
-                    session.receive(&self.read_buf[..n], &mut self.outcomes).map_err(describe)?;
-                    for notification in session.notifications() {
-                        revoked(&*self.settings.changes, &notification);
-                    }
-                }
-                Err(e) if would_block(&e) => break,
-                Err(e) if interrupted(&e) => {}
-                Err(e) => return Err(format!("reading from PostgreSQL: {e}")),
-            }
-        }
-        write_pending(stream, session)
     }
 
     /// Sends queued queries, a batch to each free link.
@@ -343,20 +211,11 @@ impl Client {
                 break;
             }
             let take = MAX_BATCH.min(self.queue.len());
-            let Some(session) = link.session.as_mut() else { continue };
             let batch = self.queue.drain(..take);
-            session
-                .send(batch.map(|(request, _)| (Tagged { reply: request.reply, deadline }, request.query)));
+            link.send(batch.map(|(request, _)| (Tagged { reply: request.reply, deadline }, request.query)));
         }
         for index in 0..self.links.len() {
-            let link = &mut self.links[index];
-            let (Some(stream), Some(session)) = (link.stream.as_mut(), link.session.as_mut()) else {
-                continue;
-            };
-            if link.state != State::Ready || session.output().is_empty() {
-                continue;
-            }
-            if let Err(cause) = write_pending(stream, session) {
+            if let Err(cause) = self.links[index].flush() {
                 self.fail(index, &cause, now);
             }
         }
@@ -384,24 +243,7 @@ impl Client {
     /// Closes a link: every query it had in flight is answered "unavailable" (a write among them
     /// may or may not have committed; it was not acknowledged). It reconnects after a backoff.
     fn fail(&mut self, index: usize, cause: &str, now: Instant) {
-        let link = &mut self.links[index];
-        let was_ready = link.state == State::Ready;
-        // Dropping the socket closes it, which also removes it from the poll.
-        link.stream = None;
-        let abandoned: Vec<Tagged> =
-            link.session.take().map(|mut s| s.abandon().collect()).unwrap_or_default();
-        let backoff = FIRST_BACKOFF.saturating_mul(1 << link.failures.min(6)).min(MAX_BACKOFF);
-        link.failures = link.failures.saturating_add(1);
-        link.state = State::Waiting(now + backoff);
-        if was_ready || !link.outage_logged {
-            log::warn!(
-                "{cause}; {} queries answered 503; reconnecting in {} ms",
-                abandoned.len(),
-                backoff.as_millis()
-            );
-            link.outage_logged = true;
-        }
-        for tag in abandoned {
+        for tag in self.links[index].close(cause, now) {
             (tag.reply)(Err(StoreError::unavailable(cause)));
         }
         // With no link up or coming up, waiting queries have nowhere to go.
@@ -410,44 +252,5 @@ impl Client {
                 (request.reply)(Err(StoreError::unavailable(cause)));
             }
         }
-    }
-}
-
-/// A revocation announced on [`REVOKED_CHANNEL`]: the token's hash in hex.
-fn revoked(changes: &dyn Changes, notification: &Notification) {
-    let hex = notification.payload.as_bytes();
-    if notification.channel != REVOKED_CHANNEL || hex.len() != 64 {
-        return;
-    }
-    let mut hash = [0u8; 32];
-    for (byte, pair) in hash.iter_mut().zip(hex.chunks(2)) {
-        let digit = |c: u8| (c as char).to_digit(16);
-        match (digit(pair[0]), digit(pair[1])) {
-            (Some(high), Some(low)) => *byte = (high * 16 + low) as u8,
-            _ => return,
-        }
-    }
-    changes.token_revoked(hash);
-}
-
-/// Writes a session's pending output until done or the socket would block.
-fn write_pending(stream: &mut TcpStream, session: &mut Session<Tagged>) -> Result<(), String> {
-    let output = session.output();
-    while !output.is_empty() {
-        match stream.write(output) {
-            Ok(0) => return Err("PostgreSQL stopped taking data".to_owned()),
-            Ok(n) => output.advance(n),
-            Err(e) if would_block(&e) => break,
-            Err(e) if interrupted(&e) => {}
-            Err(e) => return Err(format!("writing to PostgreSQL: {e}")),
-        }
-    }
-    Ok(())
-}
-
-fn describe(fatal: Fatal) -> String {
-    match fatal {
-        Fatal::Server(e) => format!("PostgreSQL ended the session: {e}"),
-        Fatal::Protocol(what) => format!("PostgreSQL {what}"),
     }
 }
