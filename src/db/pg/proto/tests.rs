@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::db::pg::sql::oid;
+use postgres_protocol::authentication::md5_hash;
 
 /// A backend message: tag, length, body.
 fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
