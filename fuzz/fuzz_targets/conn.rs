@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pollserve::site;
 use pollserve::server::conn::ConnConfig;
 use pollserve::server::memory::Driver;
+use pollserve::site;
 
 /// pollserve's own endpoints, built once (building them builds the OpenAPI document).
 static APP: std::sync::LazyLock<pollserve::app::App> = std::sync::LazyLock::new(site::endpoints);

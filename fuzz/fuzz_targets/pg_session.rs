@@ -38,7 +38,9 @@ fn run(mut session: Session<u8>, pieces: &[&[u8]]) -> Vec<String> {
     for piece in pieces {
         let result = session.receive(piece, &mut outcomes);
         seen.extend(outcomes.drain(..).map(|outcome| match outcome {
-            Outcome::Rows(tag, rows) => format!("{tag} rows {:?}", rows.iter().map(|r| r.buffer().to_vec()).collect::<Vec<_>>()),
+            Outcome::Rows(tag, rows) => {
+                format!("{tag} rows {:?}", rows.iter().map(|r| r.buffer().to_vec()).collect::<Vec<_>>())
+            }
             Outcome::Failed(tag, error) => format!("{tag} failed {error:?}"),
             Outcome::Retry(tag, _) => format!("{tag} retry"),
         }));
