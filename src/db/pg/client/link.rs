@@ -16,7 +16,7 @@ use super::{Reply, Settings};
 use crate::db::pg::proto::{Fatal, Notification, Outcome, Phase, Query, Session};
 use crate::db::pg::sql::{REVOKED_CHANNEL, STATEMENTS};
 use crate::nonblocking::{interrupted, would_block};
-use crate::store::Changes;
+use crate::store::{Changes, StoreError};
 
 /// First wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -165,8 +165,14 @@ impl Link {
 
     /// Queues a batch of queries, sent as one with a `Sync` (a free link only).
     pub fn send(&mut self, batch: impl IntoIterator<Item = (Tagged, Query)>) {
-        if let Some(session) = self.session.as_mut() {
-            session.send(batch);
+        match self.session.as_mut() {
+            Some(session) => session.send(batch),
+            // A free link has a session; but were this reached, no query goes unanswered.
+            None => {
+                for (tag, _) in batch {
+                    (tag.reply)(Err(StoreError::unavailable("the PostgreSQL connection is closed")));
+                }
+            }
         }
     }
 
