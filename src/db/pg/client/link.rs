@@ -6,6 +6,7 @@
 //! any failure [`Link::close`], and `Waiting` again.
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
@@ -85,7 +86,7 @@ impl Link {
     /// Starts connecting (`Waiting` → `Connecting`), or waits a little longer while the schema
     /// is not ready. `Err` is why the link must close.
     pub fn connect(&mut self, settings: &Settings, registry: &Registry, now: Instant) -> Result<(), String> {
-        if !settings.schema_ready.load(std::sync::atomic::Ordering::Acquire) {
+        if !settings.schema_ready.load(Ordering::Acquire) {
             self.state = State::Waiting(now + SCHEMA_POLL);
             return Ok(());
         }

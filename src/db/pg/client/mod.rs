@@ -1,15 +1,14 @@
 //! One worker's PostgreSQL connections, driven by that worker's event loop.
 //!
 //! Each connection (`Link`) is a non-blocking socket registered with the worker's `Poll` and a
-//! [`Session`](super::proto::Session) that speaks the protocol. Queries from this worker's handlers wait in one queue;
-//! once per loop turn they go out in batches to the connections that are free,
-//! one `Sync` per batch, one batch per connection at a time, and the replies come back on
-//! readiness, in order. Nothing here blocks:
-//! connecting, logging in, preparing and reconnecting are states of a link, moved on by
-//! readiness and deadlines.
+//! [`Session`](super::proto::Session) that speaks the protocol. Queries from this worker's
+//! handlers wait in one queue; once per loop turn they go out in batches to the connections
+//! that are free, one `Sync` per batch, one batch per connection at a time, and the replies come
+//! back on readiness, in order. Nothing here blocks: connecting, logging in, preparing and
+//! reconnecting are states of a link, moved on by readiness and deadlines.
 //!
-//! A link's states are in `client/link.rs`; when one fails, every query it had in flight is answered
-//! "unavailable".
+//! A link's states are in `client/link.rs`; when one fails, every query it had in flight is
+//! answered "unavailable".
 
 mod link;
 
@@ -44,6 +43,7 @@ pub const MAX_QUEUE: usize = 1024;
 /// meanwhile waits and goes out as the next batch, so a batch of writes shares one commit (one
 /// WAL flush) however many requests it holds.
 pub const MAX_BATCH: usize = 256;
+
 /// What every worker's client shares: where the database is and how to behave.
 #[derive(Debug)]
 pub struct Settings {
