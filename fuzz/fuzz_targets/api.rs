@@ -19,6 +19,9 @@ use pollserve::site::{self, AppOptions};
 /// Longer than any handler needs, even hashing a password under the sanitizer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(60);
 
+/// The fixture's user, registered once and logged in with.
+const CREDENTIALS: &str = r#"{"username":"fuzz","password":"fuzz-password"}"#;
+
 struct Fixture {
     app: App,
     /// A live token (logged in again after an input logs it out).
@@ -31,22 +34,21 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let options = ApiOptions { max_failed_logins: u32::MAX, ..ApiOptions::default() };
     let services = Services::open(&DbLocation::Memory, &options).expect("an in-memory database");
     let app = site::with_api(&AppOptions::default(), &services);
-    let register = r#"{"username":"fuzz","password":"fuzz-password"}"#;
-    exchange(&app, &post("/api/users", register, ""));
+    exchange(&app, &post("/api/users", CREDENTIALS));
     let token = log_in(&app);
     Fixture { app, token: Mutex::new(token), _services: services }
 });
 
-fn post(path: &str, body: &str, extra: &str) -> Vec<u8> {
+fn post(path: &str, body: &str) -> Vec<u8> {
     format!(
-        "POST {path} HTTP/1.1\r\nHost: f\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: f\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
 }
 
 fn log_in(app: &App) -> String {
-    let output = exchange(app, &post("/api/login", r#"{"username":"fuzz","password":"fuzz-password"}"#, ""));
+    let output = exchange(app, &post("/api/login", CREDENTIALS));
     let text = String::from_utf8_lossy(&output);
     let start = text.find(r#""token":""#).expect("a token from the login") + 9;
     let end = start + text[start..].find('"').expect("the token's end");
