@@ -2,7 +2,8 @@
 //! parsed once, its body waited for when it is not all here, and the request handed to the app.
 
 use super::state::{Awaiting, BodyKind, Event, PendingBody, State};
-use super::{Conn, Ctx, Identity, OUTPUT_HIGH_WATER, Stream, trace_head};
+use super::trace::trace_head;
+use super::{Conn, Ctx, Identity, OUTPUT_HIGH_WATER, Stream};
 use std::time::Duration;
 
 use crate::app::defer::ReturnAddress;

@@ -14,6 +14,7 @@
 //! - `deadline`: which deadline applies, and what restarts it;
 //! - `dispatch`: parsing heads and bodies out of the read buffer and answering them;
 //! - `transfer`: moving bytes between the buffers and the stream;
+//! - `trace`: what `--trace` prints of the bytes, credentials masked;
 //! - `config`: the limits and timeouts, and their defaults;
 //! - this file: the events from the worker.
 //!
@@ -28,6 +29,7 @@ mod deadline;
 mod dispatch;
 mod read_buf;
 mod state;
+mod trace;
 mod transfer;
 
 use std::io::{self, Read, Write};
@@ -40,7 +42,6 @@ pub use read_buf::INITIAL_READ_BUFFER;
 pub use state::{Gone, State};
 
 use super::buffers::BufferPool;
-use super::redact;
 use crate::app::defer::DeferTarget;
 use crate::app::{App, HttpError, Response};
 use crate::http::date::CachedDate;
@@ -375,29 +376,6 @@ impl<S: Stream> Conn<S> {
         };
         self.deadline.update(kind, due, ctx.config, ctx.now);
     }
-
-    /// Traces the `n` bytes just read, credentials masked. The whole unconsumed window is masked
-    /// (masking keeps lengths), so a header whose name came in an earlier read is still masked.
-    fn trace_read(&self, n: usize) {
-        let mut window = self.input.unconsumed().to_vec();
-        redact::mask(&mut window);
-        let read = &window[window.len().saturating_sub(n)..];
-        log::trace!("conn#{} read {n} bytes: {}", self.identity.id, read.escape_ascii());
-    }
-
-    fn trace_response(&self, start: usize) {
-        if self.trace {
-            trace_head(self.identity.id, &self.output[start..]);
-        }
-    }
-}
-
-/// Traces the head of a response that starts at the front of `bytes`.
-fn trace_head(id: u64, bytes: &[u8]) {
-    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").map_or(bytes.len(), |i| i + 4);
-    let mut head = bytes[..end].to_vec();
-    redact::mask(&mut head);
-    log::trace!("conn#{id} response head: {}", head.escape_ascii());
 }
 
 #[cfg(test)]
