@@ -1,0 +1,113 @@
+//! The README's learner's path shows `curl` commands and "their real output". This test runs
+//! each of them, in order, with the real `curl` against one server started as that section
+//! says (`--db :memory:`), and compares what curl prints with what the README shows.
+//!
+//! What changes from run to run is masked on both sides before comparing: `Date` values, request
+//! ids, timestamps, tokens, the client's port and curl's version. `curl -v` (the layout of its
+//! trace is curl's, and `tests/http1.rs` checks what it shows of the response) and commands that
+//! are not curl (starting the server, the access log's and the trace's lines) are not compared.
+
+mod support;
+
+use std::process::Command;
+
+use regex::Regex;
+use support::TestServer;
+
+const README: &str = include_str!("../README.md");
+
+/// One `$ command` of a console block and the lines the README shows after it.
+#[derive(Debug)]
+struct Transcript {
+    command: String,
+    output: String,
+}
+
+/// The console blocks between `## The learner's path` and the next `## ` heading.
+fn learners_path_transcripts() -> Vec<Transcript> {
+    let start = README.find("\n## The learner's path").expect("the README has a learner's path");
+    let section = &README[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    let mut transcripts = Vec::new();
+    for block in section.split("```console\n").skip(1) {
+        let block = &block[..block.find("```").expect("a console block ends")];
+        let mut lines = block.lines().peekable();
+        while let Some(line) = lines.next() {
+            let Some(first) = line.strip_prefix("$ ") else { continue };
+            let mut command = first.to_owned();
+            while command.ends_with('\\') {
+                command.push('\n');
+                command.push_str(lines.next().expect("a continued command goes on"));
+            }
+            let mut output = Vec::new();
+            while let Some(next) = lines.next_if(|next| !next.starts_with("$ ")) {
+                output.push(next);
+            }
+            let output = output.join("\n").trim_end().to_owned();
+            transcripts.push(Transcript { command, output });
+        }
+    }
+    transcripts
+}
+
+/// The README's text and curl's alike, with what differs between runs replaced by a name.
+fn masked(text: &str) -> String {
+    let rules = [
+        (r"Date: [A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT", "Date: <date>"),
+        (r"\b[0-9a-f]{8}-\d+-\d+\b", "<request-id>"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "<time>"),
+        (r"\b[0-9a-f]{64}\b", "<token>"),
+        (r#""client":"127\.0\.0\.1:\d+""#, r#""client":"<client>""#),
+        (r"curl/[0-9.]+", "curl/<version>"),
+    ];
+    let mut text = text.replace("\r\n", "\n");
+    for (pattern, name) in rules {
+        text = Regex::new(pattern).unwrap().replace_all(&text, name).into_owned();
+    }
+    text
+}
+
+#[test]
+fn the_learners_path_shows_what_the_server_answers() {
+    match Command::new("curl").arg("--version").output() {
+        Ok(version) if version.status.success() => {}
+        _ => support::missing("curl", "apt-get install curl)", "POLLSERVE_REQUIRE_CURL"),
+    }
+    let server = TestServer::start(&["--db", ":memory:"]);
+    let here = server.addr.to_string();
+    let mut token = String::new();
+    let mut compared = 0;
+    for transcript in learners_path_transcripts() {
+        let command = &transcript.command;
+        if !command.starts_with("curl ") || command.starts_with("curl -v") {
+            continue;
+        }
+        let run = command.replace("localhost:8000", &here);
+        let out = Command::new("sh").args(["-c", &run]).env("TOKEN", &token).output().unwrap();
+        assert!(out.status.success(), "`{command}` failed: {}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8(out.stdout).unwrap().replace(&here, "localhost:8000");
+        if let Some(at) = printed.find(r#""token":""#) {
+            token = printed[at + 9..at + 9 + 64].to_owned();
+        }
+        assert_eq!(
+            masked(printed.trim_end()),
+            masked(&transcript.output),
+            "the README shows another answer to `{command}`"
+        );
+        compared += 1;
+    }
+    // Steps 2 to 8: two methods, a body, two with parameters, two status codes, five for
+    // authentication, two against the database.
+    assert_eq!(compared, 14, "curl commands compared");
+}
+
+#[test]
+fn transcripts_are_read_with_their_continuation_lines_and_outputs() {
+    let transcripts = learners_path_transcripts();
+    let login = transcripts.iter().find(|t| t.command.contains("/api/login")).unwrap();
+    assert!(login.command.contains("\\\n       -d '{\"username\": \"ann\""), "{login:?}");
+    assert!(login.output.starts_with(r#"{"token":""#), "{login:?}");
+    let teapot = transcripts.iter().find(|t| t.command.ends_with("/status/418")).unwrap();
+    assert!(teapot.output.starts_with("HTTP/1.1 418 I'm a teapot\n"), "{teapot:?}");
+    assert!(teapot.output.ends_with(r#"{"status":418,"reason":"I'm a teapot"}"#), "{teapot:?}");
+}
