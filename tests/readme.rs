@@ -1,6 +1,7 @@
-//! The README's learner's path shows `curl` commands and "their real output". This test runs
-//! each of them, in order, with the real `curl` against one server started as that section
-//! says (`--db :memory:`), and compares what curl prints with what the README shows.
+//! The README's learner's path shows `curl` commands and "their real output", and its metrics
+//! section what `/metrics` says after them. This test runs every `curl` command of the README,
+//! in order, with the real `curl` against one server started as the learner's path says
+//! (`--db :memory:`), and compares what curl prints with what the README shows.
 //!
 //! What changes from run to run is masked on both sides before comparing: `Date` values, request
 //! ids, timestamps, tokens, the client's port and curl's version. Of `curl -v` only the request
@@ -24,13 +25,10 @@ struct Transcript {
     output: String,
 }
 
-/// The console blocks between `## The learner's path` and the next `## ` heading.
-fn learners_path_transcripts() -> Vec<Transcript> {
-    let start = README.find("\n## The learner's path").expect("the README has a learner's path");
-    let section = &README[start + 1..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+/// Every command of the README's console blocks, in order.
+fn transcripts() -> Vec<Transcript> {
     let mut transcripts = Vec::new();
-    for block in section.split("```console\n").skip(1) {
+    for block in README.split("```console\n").skip(1) {
         let block = &block[..block.find("```").expect("a console block ends")];
         let mut lines = block.lines().peekable();
         while let Some(line) = lines.next() {
@@ -75,7 +73,7 @@ fn masked(text: &str) -> String {
 }
 
 #[test]
-fn the_learners_path_shows_what_the_server_answers() {
+fn the_readme_shows_what_the_server_answers() {
     match Command::new("curl").arg("--version").output() {
         Ok(version) if version.status.success() => {}
         _ => support::missing("curl", "apt-get install curl)", "POLLSERVE_REQUIRE_CURL"),
@@ -84,7 +82,7 @@ fn the_learners_path_shows_what_the_server_answers() {
     let here = server.addr.to_string();
     let mut token = String::new();
     let mut compared = 0;
-    for transcript in learners_path_transcripts() {
+    for transcript in transcripts() {
         let command = &transcript.command;
         if !command.starts_with("curl ") {
             continue;
@@ -109,14 +107,14 @@ fn the_learners_path_shows_what_the_server_answers() {
         );
         compared += 1;
     }
-    // `curl -v` of step 1; two methods, a body, two with parameters, two status codes, five for
-    // authentication, two against the database.
-    assert_eq!(compared, 15, "curl commands compared");
+    // The learner's path: `curl -v` of step 1; two methods, a body, two with parameters, two
+    // status codes, five for authentication, two against the database. Then `/metrics`.
+    assert_eq!(compared, 16, "curl commands compared");
 }
 
 #[test]
 fn transcripts_are_read_with_their_continuation_lines_and_outputs() {
-    let transcripts = learners_path_transcripts();
+    let transcripts = transcripts();
     let login = transcripts.iter().find(|t| t.command.contains("/api/login")).unwrap();
     assert!(login.command.contains("\\\n       -d '{\"username\": \"ann\""), "{login:?}");
     assert!(login.output.starts_with(r#"{"token":""#), "{login:?}");
