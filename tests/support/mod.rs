@@ -156,15 +156,21 @@ pub fn is_root() -> bool {
 /// successfully), unless the environment variable `require` is set (`.ci/run` sets it), which
 /// fails the test instead. `install` completes "Install it (Debian: …".
 pub fn missing(what: &str, install: &str, require: &str) -> ! {
+    skipped(what, install, require);
+    std::process::exit(0);
+}
+
+/// Like [`missing`], for one test among others that need nothing: says so loudly (or fails
+/// when `require` is set) and returns, so that the caller returns and the other tests run.
+pub fn skipped(what: &str, install: &str, require: &str) {
     let message =
         format!("{what} is not installed: the {what} tests were SKIPPED.\nInstall it (Debian: {install}");
     if std::env::var_os(require).is_some() {
         panic!("{message} ({require} is set)");
     }
     // Straight to the process's standard error: the test harness captures `eprintln!`, and its
-    // capture is lost when the process exits here.
+    // capture is lost when the process exits.
     let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
-    std::process::exit(0);
 }
 
 /// Whether this test binary runs its tests against PostgreSQL: `tests/api_postgres.rs` runs the
