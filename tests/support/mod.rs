@@ -173,6 +173,16 @@ pub fn skipped(what: &str, install: &str, require: &str) {
     let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
 }
 
+/// Whether curl runs here (the README's transcripts, `curl -v`); if not, says so as [`skipped`]
+/// does, so the caller returns.
+pub fn has_curl() -> bool {
+    let runs = Command::new("curl").arg("--version").output().is_ok_and(|out| out.status.success());
+    if !runs {
+        skipped("curl", "apt-get install curl)", "POLLSERVE_REQUIRE_CURL");
+    }
+    runs
+}
+
 /// Whether this test binary runs its tests against PostgreSQL: `tests/api_postgres.rs` runs the
 /// tests of `tests/api.rs` unchanged, and this module (included there as `cases::support`)
 /// tells by its module path, which starts with the test binary's crate name.
